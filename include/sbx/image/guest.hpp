@@ -1,0 +1,23 @@
+#pragma once
+// The contract between sbx on the host and the guest side baked into sbx-built images
+// (images/guest/). Both sides must agree on these; changing one means rebuilding images.
+
+#include <string_view>
+
+namespace sbx::image::guest {
+
+// ext4 label of the root filesystem; the kernel command line says root=LABEL=<this>.
+inline constexpr std::string_view k_root_label = "sbxroot";
+// virtio-blk serial of the per-instance seed disk (a raw ustar archive).
+inline constexpr std::string_view k_seed_serial = "sbx-seed";
+// The guest's static network configuration (QEMU/libslirp user-mode defaults).
+inline constexpr std::string_view k_guest_ip = "10.0.2.15";
+inline constexpr std::string_view k_gateway_ip = "10.0.2.2";
+inline constexpr std::string_view k_dns_ip = "10.0.2.3";
+inline constexpr int k_prefix_len = 24;
+// Kernel command line shared by every sbx-built image (the plan appends to it).
+inline constexpr std::string_view k_kernel_cmdline =
+    "console=ttyS0 root=LABEL=sbxroot rw quiet net.ifnames=0 "
+    "systemd.show_status=error";
+
+}  // namespace sbx::image::guest

@@ -1,0 +1,39 @@
+#pragma once
+// The launch plan: everything sbx will run for an instance, as a value. It is a pure
+// function of the validated profile, the accelerator choice, the instance layout, the
+// image files and the ports picked at start. No I/O: golden files test it and
+// `sbx plan` prints it.
+
+#include "sbx/host/accel.hpp"
+#include "sbx/image/image.hpp"
+#include "sbx/instance/layout.hpp"
+#include "sbx/profile/profile.hpp"
+
+#include <string>
+#include <vector>
+
+namespace sbx::plan {
+
+struct LaunchInputs {
+    const profile::Profile& profile;
+    host::AccelChoice accel;
+    const instance::InstanceLayout& layout;
+    image::ImageFiles image;
+    int ssh_port = 0;  // host 127.0.0.1 port forwarded to the guest's 22
+};
+
+struct LaunchPlan {
+    std::string accel;                       // "kvm" or "tcg"
+    std::string kernel_cmdline;
+    std::vector<std::string> qemu_argv;      // argv[0] is the binary name, found in PATH
+    // qemu-img argv that creates the overlay disk when it does not exist yet.
+    std::vector<std::string> create_disk_argv;
+    int ssh_port = 0;
+};
+
+LaunchPlan make_launch_plan(const LaunchInputs& in);
+
+// Shell-like rendering, one option per line, for people (`sbx plan`) and golden files.
+std::string render(const LaunchPlan& plan);
+
+}  // namespace sbx::plan

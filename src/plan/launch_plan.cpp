@@ -1,0 +1,78 @@
+#include "sbx/plan/launch_plan.hpp"
+
+#include "sbx/image/guest.hpp"
+#include "sbx/util/strings.hpp"
+
+#include <fmt/format.h>
+
+namespace sbx::plan {
+
+LaunchPlan make_launch_plan(const LaunchInputs& in) {
+    const auto& vm = in.profile.vm;
+    const auto& layout = in.layout;
+    LaunchPlan plan;
+    bool kvm = in.accel.accel == profile::Accel::kvm;
+    plan.accel = kvm ? "kvm" : "tcg";
+    plan.ssh_port = in.ssh_port;
+    plan.kernel_cmdline = std::string(image::guest::k_kernel_cmdline);
+
+    std::uint64_t mem_mib = vm.memory >> 20;
+    auto& a = plan.qemu_argv;
+    a = {"qemu-system-x86_64",
+         "-name", fmt::format("sbx-{},process=sbx-{}", layout.name(), layout.name()),
+         "-nodefaults", "-no-user-config", "-display", "none",
+         // microvm: no PCI, no firmware, no legacy devices to probe; the fastest boot.
+         "-machine", "microvm,rtc=on",
+         "-accel", kvm ? "kvm" : "tcg,thread=multi",
+         "-cpu", kvm ? "host" : "max",
+         "-smp", std::to_string(vm.cpus),
+         "-m", fmt::format("{}M", mem_mib),
+         "-kernel", in.image.kernel.string(),
+         "-initrd", in.image.initrd.string(),
+         "-append", plan.kernel_cmdline,
+         "-drive", fmt::format("id=root,file={},format=qcow2,if=none,discard=unmap,cache=writeback",
+                               layout.disk().string()),
+         "-device", "virtio-blk-device,drive=root",
+         "-drive", fmt::format("id=seed,file={},format=raw,if=none,readonly=on", layout.seed().string()),
+         "-device", fmt::format("virtio-blk-device,drive=seed,serial={}", image::guest::k_seed_serial),
+         // No egress at all: restrict=on isolates the guest; only the SSH forward gets in.
+         "-netdev", fmt::format("user,id=net0,restrict=on,ipv6=off,hostfwd=tcp:127.0.0.1:{}-:22",
+                                in.ssh_port),
+         "-device", "virtio-net-device,netdev=net0",
+         "-device", "virtio-rng-device",
+         "-chardev", fmt::format("file,id=serial0,path={}", layout.serial_log().string()),
+         "-serial", "chardev:serial0",
+         "-qmp", fmt::format("unix:{},server=on,wait=off", layout.qmp_socket().string()),
+         // QEMU's own seccomp filter: no spawning, no privilege changes, no obsolete calls.
+         "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"};
+
+    plan.create_disk_argv = {"qemu-img", "create", "-q", "-f", "qcow2",
+                             "-b", in.image.disk.string(), "-F", "qcow2",
+                             layout.disk().string(), std::to_string(vm.disk)};
+    return plan;
+}
+
+std::string render(const LaunchPlan& plan) {
+    auto quote = [](const std::vector<std::string>& argv) {
+        std::string out;
+        for (std::size_t i = 0; i < argv.size(); ++i) {
+            const auto& word = argv[i];
+            std::string q = shell_quote(word);
+            if (i == 0) {
+                out += q;
+            } else if (word.size() > 1 && word[0] == '-') {
+                out += " \\\n    " + q;
+            } else {
+                out += " " + q;
+            }
+        }
+        return out + "\n";
+    };
+    std::string out;
+    out += fmt::format("# accel: {}\n# ssh: 127.0.0.1:{} -> guest :22\n", plan.accel, plan.ssh_port);
+    out += "# disk (first start only):\n" + quote(plan.create_disk_argv);
+    out += "# vm:\n" + quote(plan.qemu_argv);
+    return out;
+}
+
+}  // namespace sbx::plan

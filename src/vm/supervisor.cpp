@@ -1,0 +1,580 @@
+#include "sbx/vm/supervisor.hpp"
+
+#include "sbx/host/accel.hpp"
+#include "sbx/image/image.hpp"
+#include "sbx/instance/layout.hpp"
+#include "sbx/instance/state.hpp"
+#include "sbx/plan/launch_plan.hpp"
+#include "sbx/profile/profile.hpp"
+#include "sbx/ssh/ssh.hpp"
+#include "sbx/util/error.hpp"
+#include "sbx/util/fs.hpp"
+#include "sbx/util/paths.hpp"
+#include "sbx/util/process.hpp"
+#include "sbx/util/strings.hpp"
+#include "sbx/vm/qmp.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <deque>
+#include <thread>
+
+namespace sbx::vm {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+namespace {
+
+std::chrono::seconds env_seconds(const char* name, std::chrono::seconds fallback) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) {
+        return fallback;
+    }
+    char* end = nullptr;
+    long n = std::strtol(v, &end, 10);
+    if (end == v || *end != '\0' || n <= 0 || n > 86400) {
+        return fallback;
+    }
+    return std::chrono::seconds(n);
+}
+
+std::int64_t ms_since(Clock::time_point t0) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+}
+
+int pick_free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        throw_errno("socket", errno);
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        int err = errno;
+        ::close(fd);
+        throw_errno("cannot find a free port on 127.0.0.1", err);
+    }
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+// A child's stdout or stderr: read without blocking, logged line by line with a tag,
+// the last lines kept for error messages.
+class OutputPipe {
+public:
+    OutputPipe(std::string tag, int fd) : m_tag(std::move(tag)), m_fd(fd) {
+        ::fcntl(m_fd, F_SETFL, ::fcntl(m_fd, F_GETFL) | O_NONBLOCK);
+    }
+    OutputPipe(const OutputPipe&) = delete;
+    OutputPipe& operator=(const OutputPipe&) = delete;
+    ~OutputPipe() {
+        if (m_fd >= 0) {
+            ::close(m_fd);
+        }
+    }
+    int fd() const { return m_fd; }
+
+    void drain() {
+        if (m_fd < 0) {
+            return;
+        }
+        char buf[4096];
+        for (;;) {
+            ssize_t n = ::read(m_fd, buf, sizeof buf);
+            if (n > 0) {
+                m_pending.append(buf, static_cast<std::size_t>(n));
+                std::size_t nl;
+                while ((nl = m_pending.find('\n')) != std::string::npos) {
+                    line(m_pending.substr(0, nl));
+                    m_pending.erase(0, nl + 1);
+                }
+                if (m_pending.size() > 8192) {
+                    line(m_pending);
+                    m_pending.clear();
+                }
+                continue;
+            }
+            if (n == 0) {
+                if (!m_pending.empty()) {
+                    line(m_pending);
+                    m_pending.clear();
+                }
+                ::close(m_fd);
+                m_fd = -1;
+            }
+            return;  // EAGAIN or error
+        }
+    }
+
+    std::string tail() const {
+        std::string out;
+        for (const auto& l : m_last) {
+            out += l + "\n";
+        }
+        return out;
+    }
+
+private:
+    void line(const std::string& l) {
+        spdlog::info("{} {}", m_tag, l);
+        m_last.push_back(l);
+        if (m_last.size() > 20) {
+            m_last.pop_front();
+        }
+    }
+
+    std::string m_tag;
+    int m_fd;
+    std::string m_pending;
+    std::deque<std::string> m_last;
+};
+
+class Supervisor {
+public:
+    Supervisor(const SuperviseOptions& opts, instance::InstanceLayout layout)
+        : m_opts(opts), m_layout(std::move(layout)) {}
+
+    int run();
+
+private:
+    void event(const std::string& kind, json fields = json::object()) {
+        try {
+            instance::append_event(m_layout, m_opts.run_id, kind, std::move(fields));
+        } catch (const std::exception& e) {
+            spdlog::error("cannot write event: {}", e.what());
+        }
+    }
+    void step(const std::string& name, const std::string& msg, Clock::time_point t0) {
+        spdlog::info("{}: {}", name, msg);
+        event("step", {{"step", name}, {"msg", msg}, {"ms", ms_since(t0)}});
+    }
+    void save_state() { instance::write_state(m_layout, m_state); }
+
+    void prepare();
+    void start_qemu();
+    bool wait_for_ssh();  // false: stopped by a signal while starting
+    void watch();
+    void shutdown(bool force, const std::string& why);
+    void drain_outputs() {
+        if (m_out) {
+            m_out->drain();
+        }
+        if (m_err) {
+            m_err->drain();
+        }
+    }
+    bool qemu_exited() {
+        if (m_qemu.pid <= 0) {
+            return true;
+        }
+        if (auto code = try_wait_child(m_qemu)) {
+            m_qemu_exit = *code;
+            m_qemu.pid = -1;
+            drain_outputs();
+            return true;
+        }
+        return false;
+    }
+    // Handles pending signals; returns 0 (none), 1 (graceful stop) or 2 (force stop).
+    int take_signals();
+    std::string qemu_tail() const { return m_err ? m_err->tail() : std::string(); }
+
+    SuperviseOptions m_opts;
+    instance::InstanceLayout m_layout;
+    instance::State m_state;
+    profile::Profile m_profile;
+    host::AccelChoice m_accel;
+    image::ImageFiles m_image;
+    plan::LaunchPlan m_plan;
+    Child m_qemu;
+    int m_qemu_exit = -1;
+    std::unique_ptr<OutputPipe> m_out;
+    std::unique_ptr<OutputPipe> m_err;
+    QmpClient m_qmp;
+    int m_sigfd = -1;
+    Clock::time_point m_t0 = Clock::now();
+};
+
+int Supervisor::take_signals() {
+    int result = 0;
+    signalfd_siginfo si;
+    while (::read(m_sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        if (si.ssi_signo == SIGUSR1) {
+            result = 2;
+        } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT || si.ssi_signo == SIGHUP) {
+            result = std::max(result, 1);
+        }
+    }
+    return result;
+}
+
+void Supervisor::prepare() {
+    auto t = Clock::now();
+    m_profile = profile::load_profile_file(m_opts.profile_file);
+    const char* env_accel = std::getenv("SBX_ACCEL");
+    m_accel = host::choose_accel(host::probe_host_facts(), m_profile.vm.accel,
+                                 env_accel ? std::optional<std::string>(env_accel) : std::nullopt);
+    spdlog::info("accel: {}", m_accel.reason);
+    m_image = image::image_files(paths::images_root(), m_profile.vm.image);
+    if (!image::read_image_info(m_image)) {
+        throw Error(fmt::format("image {} is not built", m_profile.vm.image),
+                    {fmt::format("sbx image build {}", m_profile.vm.image)});
+    }
+
+    std::error_code ec;
+    if (!std::filesystem::exists(m_layout.client_key(), ec)) {
+        ssh::generate_keypair(m_layout.client_key(), fmt::format("sbx@{}", m_layout.name()));
+    }
+    if (!std::filesystem::exists(m_layout.host_key(), ec)) {
+        ssh::generate_keypair(m_layout.host_key(), fmt::format("sbx-guest-{}", m_layout.name()));
+    }
+    image::Seed seed;
+    seed.hostname = m_layout.name();
+    seed.user = m_profile.ssh.user;
+    seed.authorized_key = ssh::read_public_key(m_layout.client_key_pub());
+    seed.host_key = read_file(m_layout.host_key());
+    seed.host_key_pub = ssh::read_public_key(m_layout.host_key_pub());
+    // The id changes with the content, so the guest re-applies only what changed.
+    std::uint64_t h = 1469598103934665603ULL;
+    for (const auto* part : {&seed.hostname, &seed.user, &seed.authorized_key, &seed.host_key_pub}) {
+        for (unsigned char c : *part) {
+            h = (h ^ c) * 1099511628211ULL;
+        }
+        h = (h ^ 0xff) * 1099511628211ULL;
+    }
+    seed.id = fmt::format("{:016x}", h);
+    image::write_seed(m_layout.seed(), seed);
+    step("keys", "ssh keys and seed ready", t);
+
+    t = Clock::now();
+    m_state.ssh_port = pick_free_port();
+    m_plan = plan::make_launch_plan(
+        {m_profile, m_accel, m_layout, m_image, m_state.ssh_port});
+    if (!std::filesystem::exists(m_layout.disk(), ec)) {
+        auto r = run_command(m_plan.create_disk_argv, {}, std::chrono::seconds(60));
+        if (r.exit_code != 0) {
+            throw Error(fmt::format("qemu-img could not create {}:\n{}", m_layout.disk().string(), r.output));
+        }
+        step("disk", fmt::format("created {} ({} over {})", m_layout.disk().filename().string(),
+                                 format_size(m_profile.vm.disk), m_profile.vm.image), t);
+    } else {
+        step("disk", "reusing the VM's disk", t);
+    }
+    std::string known = fmt::format("[127.0.0.1]:{} {}\n", m_state.ssh_port, seed.host_key_pub);
+    write_file_atomic(m_layout.known_hosts(), known);
+}
+
+void Supervisor::start_qemu() {
+    auto t = Clock::now();
+    std::error_code ec;
+    std::filesystem::remove(m_layout.qmp_socket(), ec);
+    // Each start gets a fresh serial log, so its tail is about this boot.
+    std::filesystem::remove(m_layout.serial_log(), ec);
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+        throw_errno("pipe", errno);
+    }
+    SpawnSpec spec;
+    spec.argv = m_plan.qemu_argv;
+    spec.env = default_child_env();
+    spec.stdout_fd = out[1];
+    spec.stderr_fd = err[1];
+    spec.cwd = m_layout.dir();
+    spdlog::info("starting: {}", fmt::join(m_plan.qemu_argv, " "));
+    try {
+        m_qemu = spawn(spec);
+    } catch (...) {
+        ::close(out[0]); ::close(out[1]); ::close(err[0]); ::close(err[1]);
+        throw;
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    m_out = std::make_unique<OutputPipe>("qemu[stdout]", out[0]);
+    m_err = std::make_unique<OutputPipe>("qemu[stderr]", err[0]);
+    m_state.qemu_pid = m_qemu.pid;
+    m_state.accel = m_plan.accel;
+    save_state();
+
+    // QMP: the socket appears once QEMU has parsed its options.
+    auto deadline = Clock::now() + std::chrono::seconds(30);
+    for (;;) {
+        if (qemu_exited()) {
+            throw Error(fmt::format("QEMU exited with status {} while starting", m_qemu_exit),
+                        {fmt::format("QEMU said:\n{}", qemu_tail())});
+        }
+        try {
+            m_qmp.connect(m_layout.qmp_socket(), Clock::now() + std::chrono::seconds(5));
+            break;
+        } catch (const Error& e) {
+            if (Clock::now() > deadline) {
+                throw Error(fmt::format("QEMU's QMP socket did not answer within 30s: {}", e.what()),
+                            {fmt::format("QEMU said:\n{}", qemu_tail())}, ExitCode::timeout);
+            }
+        }
+        drain_outputs();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    step("qemu", fmt::format("QEMU running (pid {}, {})", m_qemu.pid, m_plan.accel), t);
+}
+
+bool Supervisor::wait_for_ssh() {
+    auto t = Clock::now();
+    auto limit = boot_timeout(m_plan.accel == "kvm");
+    auto deadline = t + limit;
+    ssh::Target target;
+    target.port = m_state.ssh_port;
+    target.user = m_profile.ssh.user;
+    target.identity = m_layout.client_key();
+    target.host_key_pub = m_layout.host_key_pub();
+    target.connect_timeout = std::chrono::milliseconds(3000);
+    std::string last;
+    for (;;) {
+        if (int sig = take_signals()) {
+            shutdown(sig == 2, "stopped while booting");
+            return false;
+        }
+        drain_outputs();
+        m_qmp.pump();
+        if (qemu_exited()) {
+            throw Error(fmt::format("QEMU exited with status {} before the guest was ready", m_qemu_exit),
+                        {fmt::format("the guest's last console lines:\n{}", tail_file(m_layout.serial_log(), 15)),
+                         fmt::format("QEMU said:\n{}", qemu_tail())});
+        }
+        last = ssh::probe(target);
+        if (last.empty()) {
+            break;
+        }
+        if (Clock::now() > deadline) {
+            throw Error(fmt::format("the guest did not answer SSH within {}s (last attempt: {})",
+                                    limit.count(), last),
+                        {fmt::format("the guest's last console lines:\n{}",
+                                     tail_file(m_layout.serial_log(), 20)),
+                         "a slow host may need more time: set SBX_BOOT_TIMEOUT=<seconds>"},
+                        ExitCode::timeout);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    step("ssh", fmt::format("ssh ready on 127.0.0.1:{}", m_state.ssh_port), t);
+    return true;
+}
+
+void Supervisor::watch() {
+    for (;;) {
+        std::vector<pollfd> fds;
+        fds.push_back({m_sigfd, POLLIN, 0});
+        fds.push_back({m_qemu.pidfd, POLLIN, 0});
+        if (m_out && m_out->fd() >= 0) {
+            fds.push_back({m_out->fd(), POLLIN, 0});
+        }
+        if (m_err && m_err->fd() >= 0) {
+            fds.push_back({m_err->fd(), POLLIN, 0});
+        }
+        if (m_qmp.connected()) {
+            fds.push_back({m_qmp.fd(), POLLIN, 0});
+        }
+        int r = ::poll(fds.data(), fds.size(), 5000);
+        if (r < 0 && errno != EINTR) {
+            throw_errno("poll", errno);
+        }
+        drain_outputs();
+        if (m_qmp.connected() && !m_qmp.pump()) {
+            m_qmp.close();
+        }
+        while (auto ev = m_qmp.next_event()) {
+            spdlog::info("qmp event: {}", ev->dump());
+        }
+        if (int sig = take_signals()) {
+            shutdown(sig == 2, sig == 2 ? "stopped (forced)" : "stopped");
+            return;
+        }
+        if (qemu_exited()) {
+            m_state.status = "stopped";
+            m_state.stopped_at_ms = instance::now_ms();
+            m_state.last_error = m_qemu_exit == 0
+                                     ? "the guest powered off"
+                                     : fmt::format("QEMU exited with status {}: {}", m_qemu_exit, qemu_tail());
+            save_state();
+            spdlog::info("QEMU exited ({}): {}", m_qemu_exit, m_state.last_error);
+            event("stopped", {{"msg", m_state.last_error}});
+            return;
+        }
+    }
+}
+
+void Supervisor::shutdown(bool force, const std::string& why) {
+    auto t = Clock::now();
+    m_state.status = "stopping";
+    save_state();
+    event("stopping", {{"force", force}});
+    auto wait_exit = [&](std::chrono::milliseconds limit) {
+        auto until = Clock::now() + limit;
+        while (Clock::now() < until) {
+            if (qemu_exited()) {
+                return true;
+            }
+            drain_outputs();
+            m_qmp.pump();
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return qemu_exited();
+    };
+    std::string how;
+    if (!qemu_exited()) {
+        if (!force && m_qmp.connected()) {
+            try {
+                m_qmp.execute("system_powerdown", json::object(), Clock::now() + std::chrono::seconds(5));
+                spdlog::info("sent system_powerdown, waiting up to {}s", powerdown_timeout().count());
+                if (wait_exit(powerdown_timeout())) {
+                    how = "guest powered off";
+                }
+            } catch (const Error& e) {
+                spdlog::warn("system_powerdown: {}", e.what());
+            }
+        }
+        if (how.empty() && m_qmp.connected()) {
+            try {
+                m_qmp.execute("quit", json::object(), Clock::now() + std::chrono::seconds(3));
+            } catch (const Error& e) {
+                spdlog::warn("quit: {}", e.what());  // QEMU may close the socket before answering
+            }
+            if (wait_exit(std::chrono::seconds(5))) {
+                how = force ? "stopped at once (QMP quit)" : "guest did not power off in time; QMP quit";
+            }
+        }
+        if (how.empty()) {
+            ::kill(m_qemu.pid, SIGTERM);
+            if (wait_exit(std::chrono::seconds(5))) {
+                how = "QEMU terminated (SIGTERM)";
+            } else {
+                ::kill(m_qemu.pid, SIGKILL);
+                wait_exit(std::chrono::seconds(10));
+                how = "QEMU killed (SIGKILL)";
+            }
+        }
+    } else {
+        how = "QEMU had already exited";
+    }
+    m_state.status = "stopped";
+    m_state.stopped_at_ms = instance::now_ms();
+    m_state.last_error = why;
+    save_state();
+    spdlog::info("stopped: {} in {}ms", how, ms_since(t));
+    event("stopped", {{"msg", how}, {"ms", ms_since(t)}});
+}
+
+int Supervisor::run() {
+    m_state = instance::read_state(m_layout);
+    m_state.status = "starting";
+    m_state.supervisor_pid = ::getpid();
+    m_state.qemu_pid = 0;
+    m_state.ssh_port = 0;
+    m_state.started_at_ms = instance::now_ms();
+    m_state.ready_at_ms = 0;
+    m_state.stopped_at_ms = 0;
+    m_state.last_error.clear();
+    m_state.profile_file = m_opts.profile_file.string();
+    m_state.run_id = m_opts.run_id;
+    save_state();
+    event("start", {{"pid", ::getpid()}});
+    spdlog::info("supervisor {} starting {} (run {})", ::getpid(), m_layout.name(), m_opts.run_id);
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
+        sigaddset(&mask, s);
+    }
+    ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    m_sigfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (m_sigfd < 0) {
+        throw_errno("signalfd", errno);
+    }
+
+    try {
+        prepare();
+        m_state.ssh_user = m_profile.ssh.user;
+        m_state.cpus = m_profile.vm.cpus;
+        m_state.memory = m_profile.vm.memory;
+        m_state.image = m_profile.vm.image;
+        save_state();
+        start_qemu();
+        if (!wait_for_ssh()) {
+            return 0;
+        }
+        m_state.status = "running";
+        m_state.ready_at_ms = instance::now_ms();
+        save_state();
+        event("ready", {{"ms", ms_since(m_t0)}, {"port", m_state.ssh_port}, {"accel", m_plan.accel}});
+        spdlog::info("ready in {}ms", ms_since(m_t0));
+        watch();
+    } catch (const Error& e) {
+        std::string detail;
+        for (const auto& h : e.hints()) {
+            detail += h + "\n";
+        }
+        spdlog::error("{}\n{}", e.what(), detail);
+        event("error", {{"msg", e.what()}, {"hints", e.hints()}});
+        if (m_qemu.pid > 0) {
+            shutdown(true, e.what());
+        }
+        m_state.status = "failed";
+        m_state.stopped_at_ms = instance::now_ms();
+        m_state.last_error = e.what();
+        save_state();
+        return 1;
+    }
+    std::error_code ec;
+    std::filesystem::remove(m_layout.qmp_socket(), ec);
+    return 0;
+}
+
+}  // namespace
+
+std::chrono::seconds boot_timeout(bool kvm) {
+    return env_seconds("SBX_BOOT_TIMEOUT", std::chrono::seconds(kvm ? 120 : 300));
+}
+
+std::chrono::seconds powerdown_timeout() {
+    return env_seconds("SBX_POWERDOWN_TIMEOUT", std::chrono::seconds(30));
+}
+
+int supervise(const SuperviseOptions& options) {
+    instance::InstanceLayout layout(paths::vms_root(), options.name);
+    make_private_dirs(layout.dir());
+    auto lock = instance::FileLock::try_acquire(layout.supervisor_lock());
+    if (!lock) {
+        instance::append_event(layout, options.run_id, "error",
+                               {{"msg", fmt::format("{} already has a running supervisor", options.name)},
+                                {"hints", json::array()}});
+        return 1;
+    }
+    auto logger = spdlog::basic_logger_mt("supervisor", layout.supervisor_log().string());
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %v");
+    logger->flush_on(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+    Supervisor sup(options, std::move(layout));
+    try {
+        return sup.run();
+    } catch (const std::exception& e) {
+        spdlog::critical("supervisor failed: {}", e.what());
+        return 1;
+    }
+}
+
+}  // namespace sbx::vm
