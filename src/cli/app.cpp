@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 namespace sbx::cli {
 
 namespace {
@@ -44,6 +47,17 @@ void print_error(const std::string& message, const std::vector<std::string>& hin
 }  // namespace
 
 int run(int argc, char** argv) {
+    // A closed stdin/stdout/stderr would be reused by the next open() (a socket could
+    // become "stdout"): put /dev/null there first, as OpenSSH does.
+    for (int fd = 0; fd < 3; ++fd) {
+        if (::fcntl(fd, F_GETFD) < 0) {
+            int n = ::open("/dev/null", O_RDWR);
+            if (n >= 0 && n != fd) {
+                ::dup2(n, fd);
+                ::close(n);
+            }
+        }
+    }
     int exit_code = 0;
     CLI::App app{"sbx: development and AI-agent sandboxes as QEMU virtual machines", "sbx"};
     app.footer(k_footer);

@@ -31,18 +31,24 @@ struct Target {
 
 // One attempt: connect, verify the host key, authenticate, run `true`. Returns "" on
 // success, else why it failed (for the readiness loop and its final error message).
+// The whole attempt takes at most about connect_timeout; it never throws.
 std::string probe(const Target& target);
 
 // Runs argv (shell-quoted and joined, so `sh -c 'exit 3'` keeps its words) with stdin,
 // stdout and stderr passed through. Returns the remote exit status (255 if the guest
-// gave none, e.g. killed by a signal). Throws sbx::Error when it cannot connect.
+// gave none, e.g. killed by a signal). Throws sbx::Error (ExitCode::ssh_failed) when it
+// cannot connect or the connection drops. A closed fd 0/1/2 is replaced by /dev/null.
 int run_command(const Target& target, const std::vector<std::string>& argv);
 
 // Interactive login shell on a pty: local terminal in raw mode (restored on every exit
-// path), window-size changes forwarded, returns the shell's exit status.
+// path), window-size changes forwarded, returns the shell's exit status. When stdin is
+// not a terminal there is no pty and no raw mode (as with OpenSSH). SIGTERM and SIGHUP
+// end the session with an sbx::Error. One at a time per process (it owns SIGWINCH).
 int interactive_shell(const Target& target);
 
-// POSIX-shell quoting of each word, joined with spaces.
+// POSIX-shell quoting of each word, only where needed ("abc" stays abc, "exit 3" becomes
+// 'exit 3'), joined with spaces. A first word that the shell would read as a keyword or
+// an assignment (if, FOO=bar) is quoted too, so it still runs as a command.
 std::string shell_join(const std::vector<std::string>& argv);
 
 }  // namespace sbx::ssh
