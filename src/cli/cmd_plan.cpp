@@ -18,7 +18,8 @@ void add_plan(CLI::App& app, int& exit_code) {
     cmd->callback([name, &exit_code] {
         auto prof = profile::load_profile(*name);
         const char* env_accel = std::getenv("SBX_ACCEL");
-        auto accel = host::choose_accel(host::probe_host_facts(), prof.vm.accel,
+        auto facts = host::probe_host_facts();
+        auto accel = host::choose_accel(facts, prof.vm.accel,
                                         env_accel ? std::optional<std::string>(env_accel) : std::nullopt);
         instance::InstanceLayout layout(paths::vms_root(), prof.name);
         int port = 0;
@@ -27,7 +28,7 @@ void add_plan(CLI::App& app, int& exit_code) {
             port = st.ssh_port;
         }
         auto p = plan::make_launch_plan(
-            {prof, accel, layout, image::image_files(paths::images_root(), prof.vm.image), port});
+            {prof, accel, layout, image::image_files(paths::images_root(), prof.vm.image), port, facts.tsc_khz});
         fmt::print("# profile: {}\n# {}\n", prof.file.string(), accel.reason);
         if (port == 0) {
             fmt::print("# the ssh port (0 below) is picked when the VM starts\n");

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -15,7 +16,13 @@ HostFacts probe_host_facts() {
     f.kvm_accessible = f.kvm_device && ::access("/dev/kvm", R_OK | W_OK) == 0;
     std::ifstream cpuinfo("/proc/cpuinfo");
     std::string line;
+    bool constant_tsc = false;
+    double mhz = 0;
     while (std::getline(cpuinfo, line)) {
+        if (line.rfind("cpu MHz", 0) == 0 && mhz == 0) {
+            mhz = std::atof(line.substr(line.find(':') + 1).c_str());
+            continue;
+        }
         if (line.rfind("flags", 0) != 0) {
             continue;
         }
@@ -25,8 +32,14 @@ HostFacts probe_host_facts() {
             if (w == "vmx" || w == "svm") {
                 f.cpu_virt = true;
             }
+            if (w == "constant_tsc") {
+                constant_tsc = true;
+            }
         }
         break;  // the first CPU speaks for all
+    }
+    if (constant_tsc && mhz > 100 && mhz < 100000) {
+        f.tsc_khz = static_cast<std::uint64_t>(mhz * 1000.0 + 0.5);
     }
     return f;
 }

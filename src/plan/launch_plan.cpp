@@ -15,6 +15,11 @@ LaunchPlan make_launch_plan(const LaunchInputs& in) {
     plan.accel = kvm ? "kvm" : "tcg";
     plan.ssh_port = in.ssh_port;
     plan.kernel_cmdline = std::string(image::guest::k_kernel_cmdline);
+    if (!kvm && in.host_tsc_khz > 0) {
+        // TCG: the guest TSC ticks at the host's rate. Calibrating it against the emulated
+        // PIT fails when the host is busy, and the kernel then hangs without a clocksource.
+        plan.kernel_cmdline += fmt::format(" tsc_early_khz={} tsc=reliable", in.host_tsc_khz);
+    }
 
     std::uint64_t mem_mib = vm.memory >> 20;
     auto& a = plan.qemu_argv;
@@ -22,7 +27,9 @@ LaunchPlan make_launch_plan(const LaunchInputs& in) {
          "-name", fmt::format("sbx-{},process=sbx-{}", layout.name(), layout.name()),
          "-nodefaults", "-no-user-config", "-display", "none",
          // microvm: no PCI, no firmware, no legacy devices to probe; the fastest boot.
-         "-machine", "microvm,rtc=on",
+         // microvm: no PCI, no firmware, no legacy devices to probe. KVM brings its own
+         // in-kernel PIT and PIC; TCG needs them emulated for the kernel's timer setup.
+         "-machine", kvm ? "microvm,rtc=on" : "microvm,rtc=on,pit=on,pic=on",
          "-accel", kvm ? "kvm" : "tcg,thread=multi",
          "-cpu", kvm ? "host" : "max",
          "-smp", std::to_string(vm.cpus),

@@ -29,16 +29,22 @@ public:
     explicit Problems(std::filesystem::path file) : m_file(std::move(file)) {}
 
     void add(const toml::source_region& where, const std::string& key, const std::string& what) {
-        m_lines.push_back(fmt::format("{}:{}:{}: {}: {}", m_file.string(), where.begin.line,
-                                      where.begin.column, key, what));
+        m_lines.push_back({where.begin.line, where.begin.column,
+                           fmt::format("{}:{}:{}: {}: {}", m_file.string(), where.begin.line,
+                                       where.begin.column, key, what)});
     }
     void add_hint(std::string h) { m_hints.push_back(std::move(h)); }
     bool empty() const { return m_lines.empty(); }
 
     [[noreturn]] void raise() const {
+        // In file order, whatever order the TOML library iterates keys in.
+        auto lines = m_lines;
+        std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
+            return a.line != b.line ? a.line < b.line : a.column < b.column;
+        });
         std::string msg;
-        for (std::size_t i = 0; i < m_lines.size(); ++i) {
-            msg += (i ? "\n" : "") + m_lines[i];
+        for (std::size_t i = 0; i < lines.size(); ++i) {
+            msg += (i ? "\n" : "") + lines[i].text;
         }
         std::vector<std::string> hints = m_hints;
         hints.push_back(fmt::format("the profile reference is docs/profile.md; fix {} and retry",
@@ -47,8 +53,13 @@ public:
     }
 
 private:
+    struct Line {
+        toml::source_index line;
+        toml::source_index column;
+        std::string text;
+    };
     std::filesystem::path m_file;
-    std::vector<std::string> m_lines;
+    std::vector<Line> m_lines;
     std::vector<std::string> m_hints;
 };
 

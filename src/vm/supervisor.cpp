@@ -200,6 +200,7 @@ private:
     instance::State m_state;
     profile::Profile m_profile;
     host::AccelChoice m_accel;
+    std::uint64_t m_tsc_khz = 0;
     image::ImageFiles m_image;
     plan::LaunchPlan m_plan;
     Child m_qemu;
@@ -228,7 +229,9 @@ void Supervisor::prepare() {
     auto t = Clock::now();
     m_profile = profile::load_profile_file(m_opts.profile_file);
     const char* env_accel = std::getenv("SBX_ACCEL");
-    m_accel = host::choose_accel(host::probe_host_facts(), m_profile.vm.accel,
+    auto facts = host::probe_host_facts();
+    m_tsc_khz = facts.tsc_khz;
+    m_accel = host::choose_accel(facts, m_profile.vm.accel,
                                  env_accel ? std::optional<std::string>(env_accel) : std::nullopt);
     spdlog::info("accel: {}", m_accel.reason);
     m_image = image::image_files(paths::images_root(), m_profile.vm.image);
@@ -265,7 +268,7 @@ void Supervisor::prepare() {
     t = Clock::now();
     m_state.ssh_port = pick_free_port();
     m_plan = plan::make_launch_plan(
-        {m_profile, m_accel, m_layout, m_image, m_state.ssh_port});
+        {m_profile, m_accel, m_layout, m_image, m_state.ssh_port, m_tsc_khz});
     if (!std::filesystem::exists(m_layout.disk(), ec)) {
         auto r = run_command(m_plan.create_disk_argv, {}, std::chrono::seconds(60));
         if (r.exit_code != 0) {
@@ -454,7 +457,7 @@ void Supervisor::shutdown(bool force, const std::string& why) {
                 spdlog::warn("quit: {}", e.what());  // QEMU may close the socket before answering
             }
             if (wait_exit(std::chrono::seconds(5))) {
-                how = force ? "stopped at once (QMP quit)" : "guest did not power off in time; QMP quit";
+                how = force ? "QEMU quit at once" : "the guest did not power off in time; QEMU quit";
             }
         }
         if (how.empty()) {

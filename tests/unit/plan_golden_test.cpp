@@ -37,7 +37,7 @@ plan::LaunchPlan plan_for(profile::Accel accel) {
     static instance::InstanceLayout layout("/state/sbx/vms", "work");
     auto image = image::image_files("/data/sbx/images", "debian-12");
     host::AccelChoice choice{accel, "test"};
-    return plan::make_launch_plan({prof, choice, layout, image, 40022});
+    return plan::make_launch_plan({prof, choice, layout, image, 40022, 2596140});
 }
 
 TEST(PlanGolden, KvmHost) { check_golden("plan_kvm.txt", plan::render(plan_for(profile::Accel::kvm))); }

@@ -4,6 +4,7 @@
 
 #include "sbx/profile/profile.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -14,6 +15,9 @@ struct HostFacts {
     bool kvm_device = false;      // /dev/kvm exists
     bool kvm_accessible = false;  // and we may open it read-write
     bool cpu_virt = false;        // /proc/cpuinfo flags include vmx or svm
+    // The host's TSC rate in kHz (0: unknown). Under TCG the guest's TSC runs at the host's
+    // rate, and telling the guest kernel skips a PIT calibration that fails on a busy host.
+    std::uint64_t tsc_khz = 0;
 };
 
 HostFacts probe_host_facts();

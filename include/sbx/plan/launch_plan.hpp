@@ -20,6 +20,7 @@ struct LaunchInputs {
     const instance::InstanceLayout& layout;
     image::ImageFiles image;
     int ssh_port = 0;  // host 127.0.0.1 port forwarded to the guest's 22
+    std::uint64_t host_tsc_khz = 0;  // host::HostFacts::tsc_khz (used under TCG)
 };
 
 struct LaunchPlan {
