@@ -1,6 +1,8 @@
 #include "commands.hpp"
 
 #include "sbx/image/image.hpp"
+#include "sbx/instance/layout.hpp"
+#include "sbx/instance/state.hpp"
 #include "sbx/util/console.hpp"
 #include "sbx/util/error.hpp"
 #include "sbx/util/paths.hpp"
@@ -100,8 +102,27 @@ void add_image(CLI::App& app, int& exit_code) {
 
     auto* rm = cmd->add_subcommand("rm", "Remove a built image (VMs created from it need it: remove them first)");
     auto name = std::make_shared<std::string>();
+    auto force = std::make_shared<bool>(false);
     rm->add_option("NAME", *name, "image name")->required();
-    rm->callback([name, &exit_code] {
+    rm->add_flag("--force,-f", *force, "remove it even though instances' disks are built on it");
+    rm->callback([name, force, &exit_code] {
+        // Each VM's disk is an overlay on the image: removing the image breaks those disks.
+        std::vector<std::string> users;
+        for (const auto& vm_name : instance::list_instance_names(paths::vms_root())) {
+            instance::InstanceLayout layout(paths::vms_root(), vm_name);
+            std::error_code ec;
+            try {
+                if (instance::read_state(layout).image == *name && std::filesystem::exists(layout.disk(), ec)) {
+                    users.push_back(vm_name);
+                }
+            } catch (const Error&) {
+            }
+        }
+        if (!users.empty() && !*force) {
+            throw Error(fmt::format("image {} is the base of the disks of: {}", *name, fmt::join(users, ", ")),
+                        {fmt::format("remove those instances first (sbx rm NAME), or use sbx image rm --force {}",
+                                     *name)});
+        }
         image::remove_image(paths::images_root(), *name);
         fmt::print("removed image {}\n", *name);
         exit_code = 0;

@@ -2,13 +2,49 @@
 
 #include "sbx/util/error.hpp"
 
+#include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 namespace sbx::host {
+
+namespace {
+
+// The TSC rate, measured against CLOCK_MONOTONIC_RAW over 20 ms. /proc/cpuinfo's "cpu MHz"
+// is the current core clock on hosts with frequency scaling, not the TSC's rate.
+std::uint64_t measure_tsc_khz() {
+#if defined(__x86_64__)
+    auto raw_ns = [] {
+        timespec ts{};
+        ::clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+        return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+    };
+    std::uint64_t t0 = raw_ns();
+    std::uint64_t c0 = __rdtsc();
+    timespec pause{0, 20'000'000};
+    ::nanosleep(&pause, nullptr);
+    std::uint64_t t1 = raw_ns();
+    std::uint64_t c1 = __rdtsc();
+    if (t1 <= t0 || c1 <= c0) {
+        return 0;
+    }
+    double khz = static_cast<double>(c1 - c0) * 1.0e6 / static_cast<double>(t1 - t0);
+    if (khz < 100'000 || khz > 100'000'000) {
+        return 0;
+    }
+    return static_cast<std::uint64_t>(khz + 0.5);
+#else
+    return 0;
+#endif
+}
+
+}  // namespace
 
 HostFacts probe_host_facts() {
     HostFacts f;
@@ -17,12 +53,7 @@ HostFacts probe_host_facts() {
     std::ifstream cpuinfo("/proc/cpuinfo");
     std::string line;
     bool constant_tsc = false;
-    double mhz = 0;
     while (std::getline(cpuinfo, line)) {
-        if (line.rfind("cpu MHz", 0) == 0 && mhz == 0) {
-            mhz = std::atof(line.substr(line.find(':') + 1).c_str());
-            continue;
-        }
         if (line.rfind("flags", 0) != 0) {
             continue;
         }
@@ -38,8 +69,8 @@ HostFacts probe_host_facts() {
         }
         break;  // the first CPU speaks for all
     }
-    if (constant_tsc && mhz > 100 && mhz < 100000) {
-        f.tsc_khz = static_cast<std::uint64_t>(mhz * 1000.0 + 0.5);
+    if (constant_tsc) {
+        f.tsc_khz = measure_tsc_khz();
     }
     return f;
 }

@@ -19,7 +19,7 @@ json to_json(const State& s) {
                 {"qemu_pid", s.qemu_pid},     {"ssh_port", s.ssh_port},
                 {"ssh_user", s.ssh_user},     {"accel", s.accel},
                 {"cpus", s.cpus},             {"memory", s.memory},
-                {"image", s.image},           {"profile_file", s.profile_file},
+                {"image", s.image}, {"image_id", s.image_id},           {"profile_file", s.profile_file},
                 {"run_id", s.run_id},
                 {"started_at_ms", s.started_at_ms}, {"ready_at_ms", s.ready_at_ms},
                 {"stopped_at_ms", s.stopped_at_ms}, {"last_error", s.last_error}};
@@ -36,6 +36,7 @@ State state_from_json(const json& j) {
     s.cpus = j.value("cpus", 0);
     s.memory = j.value("memory", std::uint64_t{0});
     s.image = j.value("image", "");
+    s.image_id = j.value("image_id", "");
     s.profile_file = j.value("profile_file", "");
     s.run_id = j.value("run_id", "");
     s.started_at_ms = j.value("started_at_ms", std::int64_t{0});

@@ -732,7 +732,9 @@ int run_command(const Target& target, const std::vector<std::string>& argv) {
                         ExitCode::usage);
         }
     }
-    std::string command = shell_join(argv);
+    // One word is a shell command line, as with OpenSSH (`sbx ssh work -- 'make && make test'`);
+    // several words are quoted so each arrives as given (`sh -c 'exit 3'`).
+    std::string command = argv.size() == 1 ? argv[0] : shell_join(argv);
     ensure_std_fds_open();
     Connection c = open_or_throw(target);
     ssh_session s = c.session.get();

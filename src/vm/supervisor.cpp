@@ -235,10 +235,12 @@ void Supervisor::prepare() {
                                  env_accel ? std::optional<std::string>(env_accel) : std::nullopt);
     spdlog::info("accel: {}", m_accel.reason);
     m_image = image::image_files(paths::images_root(), m_profile.vm.image);
-    if (!image::read_image_info(m_image)) {
+    auto info = image::read_image_info(m_image);
+    if (!info) {
         throw Error(fmt::format("image {} is not built", m_profile.vm.image),
                     {fmt::format("sbx image build {}", m_profile.vm.image)});
     }
+    std::string image_id = fmt::format("{}@{}", info->fingerprint, info->built_at);
 
     std::error_code ec;
     if (!std::filesystem::exists(m_layout.client_key(), ec)) {
@@ -269,7 +271,18 @@ void Supervisor::prepare() {
     m_state.ssh_port = pick_free_port();
     m_plan = plan::make_launch_plan(
         {m_profile, m_accel, m_layout, m_image, m_state.ssh_port, m_tsc_khz});
-    if (!std::filesystem::exists(m_layout.disk(), ec)) {
+    bool have_disk = std::filesystem::exists(m_layout.disk(), ec);
+    if (have_disk && !m_state.image_id.empty() && m_state.image_id != image_id) {
+        // The overlay's blocks only make sense over the exact base it was created on.
+        throw Error(fmt::format("the disk of {} was made from an earlier build of image {}, which has "
+                                "been rebuilt or replaced since",
+                                m_layout.name(), m_profile.vm.image),
+                    {fmt::format("sbx up {} --fresh starts over from the new image (the VM's disk is discarded)",
+                                 m_layout.name())},
+                    ExitCode::config);
+    }
+    if (!have_disk) {
+        m_state.image_id = image_id;
         auto r = run_command(m_plan.create_disk_argv, {}, std::chrono::seconds(60));
         if (r.exit_code != 0) {
             throw Error(fmt::format("qemu-img could not create {}:\n{}", m_layout.disk().string(), r.output));
@@ -345,7 +358,8 @@ bool Supervisor::wait_for_ssh() {
     target.user = m_profile.ssh.user;
     target.identity = m_layout.client_key();
     target.host_key_pub = m_layout.host_key_pub();
-    target.connect_timeout = std::chrono::milliseconds(3000);
+    // Under TCG the first banner and key exchange take seconds; a short timeout never succeeds.
+    target.connect_timeout = std::chrono::milliseconds(10000);
     std::string last;
     for (;;) {
         if (int sig = take_signals()) {
@@ -441,10 +455,16 @@ void Supervisor::shutdown(bool force, const std::string& why) {
     if (!qemu_exited()) {
         if (!force && m_qmp.connected()) {
             try {
-                m_qmp.execute("system_powerdown", json::object(), Clock::now() + std::chrono::seconds(5));
-                spdlog::info("sent system_powerdown, waiting up to {}s", powerdown_timeout().count());
-                if (wait_exit(powerdown_timeout())) {
-                    how = "guest powered off";
+                // The guest may not listen for the power button yet (acpid starts after sshd):
+                // press it again every few seconds until it powers off or time runs out.
+                auto until = Clock::now() + powerdown_timeout();
+                spdlog::info("sending system_powerdown, waiting up to {}s", powerdown_timeout().count());
+                while (how.empty() && Clock::now() < until) {
+                    m_qmp.execute("system_powerdown", json::object(), Clock::now() + std::chrono::seconds(5));
+                    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+                    if (wait_exit(std::min(left, std::chrono::milliseconds(3000)))) {
+                        how = "the guest powered off";
+                    }
                 }
             } catch (const Error& e) {
                 spdlog::warn("system_powerdown: {}", e.what());

@@ -485,6 +485,12 @@ TEST_F(SshIntegration, RunCommandKeepsArgumentWords) {
     EXPECT_EQ(r.out, "[two words][it's][$HOME][]");
 }
 
+TEST_F(SshIntegration, RunCommandSingleWordIsAShellCommandLine) {
+    auto r = run({"echo one && echo two; exit 6"});
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_EQ(r.out, "one\ntwo\n");
+}
+
 TEST_F(SshIntegration, RunCommandForwardsStdin) {
     std::string input = "line one\nline two\n";
     auto r = run({"cat"}, input);

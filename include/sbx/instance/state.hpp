@@ -22,6 +22,7 @@ struct State {
     int cpus = 0;
     std::uint64_t memory = 0;
     std::string image;
+    std::string image_id;             // fingerprint@built_at of the base the disk was made on
     std::string profile_file;
     std::string run_id;               // the supervisor run that wrote this (events carry it)
     std::int64_t started_at_ms = 0;   // supervisor start, epoch ms

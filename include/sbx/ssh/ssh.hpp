@@ -34,7 +34,9 @@ struct Target {
 // The whole attempt takes at most about connect_timeout; it never throws.
 std::string probe(const Target& target);
 
-// Runs argv (shell-quoted and joined, so `sh -c 'exit 3'` keeps its words) with stdin,
+// Runs argv. Several words are shell-quoted
+// and joined, so `sh -c 'exit 3'` keeps its words; a single word is run as a shell command
+// line, as OpenSSH does (`'make && make test'`). Output passes through with stdin,
 // stdout and stderr passed through. Returns the remote exit status (255 if the guest
 // gave none, e.g. killed by a signal). Throws sbx::Error (ExitCode::ssh_failed) when it
 // cannot connect or the connection drops. A closed fd 0/1/2 is replaced by /dev/null.
