@@ -84,7 +84,8 @@ void ensure_image(const std::string& name) {
         console::step("image", fmt::format("{} (built {})", name, info->built_at), ms_since(t));
         return;
     }
-    auto lock = wait_for_lock(root / fmt::format(".{}.lock", name), std::chrono::seconds(1800),
+    // Not build_image's own lock (which refuses rather than waits): this one queues `sbx up`s.
+    auto lock = wait_for_lock(root / fmt::format(".{}.queue.lock", name), std::chrono::seconds(1800),
                               fmt::format("  waiting for another build of image {} ...", name));
     if (image::read_image_info(files)) {  // built by the process we waited for
         console::step("image", fmt::format("{} (just built by another sbx)", name), ms_since(t));
