@@ -108,7 +108,7 @@ void ensure_image(const std::string& name) {
     image::build_image(recipe, root, [&](std::string_view s, std::string_view detail) {
         if (s != last_step) {
             last_step = std::string(s);
-            console::step("", fmt::format("{}: {}", s, detail), ms_since(t));
+            console::step("", detail.empty() ? std::string(s) : fmt::format("{}: {}", s, detail), ms_since(t));
         }
     });
     console::step("image", fmt::format("{} built", name), ms_since(t));
