@@ -19,18 +19,13 @@ namespace {
 
 void build(const std::string& name_or_file) {
     std::filesystem::path file;
-    std::error_code ec;
     if (name_or_file.find('/') != std::string::npos || name_or_file.ends_with(".toml")) {
         file = name_or_file;
     } else if (auto found = image::find_recipe(name_or_file)) {
         file = *found;
     } else {
-        std::vector<std::string> dirs;
-        for (const auto& d : paths::search_dirs("images")) {
-            dirs.push_back(d.string());
-        }
         throw Error(fmt::format("no image recipe named {}", name_or_file),
-                    {fmt::format("looked for {}.toml in: {}", name_or_file, fmt::join(dirs, ", "))},
+                    {fmt::format("looked for {}.toml in: {}", name_or_file, paths::search_dirs_text("images"))},
                     ExitCode::not_found);
     }
     auto recipe = image::load_recipe(file);

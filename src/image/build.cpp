@@ -31,9 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -243,43 +241,12 @@ struct ToolResult {
 // on_line. A timeout stops the whole process group (TERM, then KILL) and throws.
 ToolResult run_tool(const std::vector<std::string>& argv, int stdin_fd,
                     const std::function<void(const std::string&)>& on_line, std::chrono::seconds timeout) {
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) {
-        throw_errno("pipe", errno);
-    }
-    SpawnSpec spec;
-    spec.argv = argv;
-    spec.env = default_child_env();
-    // Hooks run mke2fs, unshare and chroot, which live in sbin: a user's PATH may lack it.
-    for (auto& e : spec.env) {
-        if (e.rfind("PATH=", 0) == 0) {
-            e += ":/usr/sbin:/sbin";
-        }
-    }
-    // Hooks in --mode=unshare run as a user-namespace root that cannot enter a private
-    // working directory (find(1), for one, fails then); every path given is absolute.
-    spec.cwd = "/";
-    spec.stdin_fd = stdin_fd;
-    spec.stdout_fd = out[1];
-    spec.stderr_fd = out[1];
-    Child child;
-    try {
-        child = spawn(spec);
-    } catch (...) {
-        ::close(out[0]);
-        ::close(out[1]);
-        throw;
-    }
-    ::close(out[1]);
-
     ToolResult result;
     // mmdebstrap echoes each shell hook's whole text ("I: running --customize-hook in shell:
     // sh -c '...' exec DIR"): kept out of the tail, which is for what went wrong.
     bool in_hook_text = false;
-    auto keep = [&](std::string line) {
-        if (!line.empty() && line.back() == '\r') {
-            line.pop_back();
-        }
+    RunOptions options;
+    options.on_line = [&](const std::string& line) {
         if (on_line) {
             on_line(line);
         }
@@ -291,61 +258,19 @@ ToolResult run_tool(const std::vector<std::string>& argv, int stdin_fd,
             in_hook_text = line.find("' exec ") == std::string::npos;
             return;
         }
-        result.tail.push_back(std::move(line));
+        result.tail.push_back(line);
         if (result.tail.size() > 200) {
             result.tail.pop_front();
         }
     };
-    auto deadline = Clock::now() + timeout;
-    std::string pending;
-    char buf[8192];
-    bool timed_out = false;
-    for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (left.count() <= 0) {
-            timed_out = true;
-            break;
-        }
-        pollfd p{out[0], POLLIN, 0};
-        int pr = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
-        if (pr < 0 && errno == EINTR) {
-            continue;
-        }
-        if (pr <= 0) {
-            continue;
-        }
-        ssize_t n = ::read(out[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        pending.append(buf, static_cast<std::size_t>(n));
-        std::size_t pos;
-        while ((pos = pending.find('\n')) != std::string::npos) {
-            keep(pending.substr(0, pos));
-            pending.erase(0, pos + 1);
-        }
-    }
-    if (!pending.empty()) {
-        keep(pending);
-    }
-    ::close(out[0]);
-    if (timed_out) {
-        // mmdebstrap cleans up (unmounts) on TERM; give it a moment before KILL.
-        ::kill(-child.pid, SIGTERM);
-        for (int i = 0; i < 100 && !try_wait_child(child); ++i) {
-            ::usleep(100 * 1000);
-        }
-        ::kill(-child.pid, SIGKILL);
-        if (child.pidfd >= 0) {
-            wait_child(child);
-        }
-        throw Error(fmt::format("{} did not finish within {} minutes", argv[0], timeout.count() / 60),
-                    {}, ExitCode::timeout);
-    }
-    result.exit_code = wait_child(child);
+    options.timeout = timeout;
+    // Hooks run mke2fs, unshare and chroot, which live in sbin: a user's PATH may lack it.
+    options.extra_path = ":/usr/sbin:/sbin";
+    // Hooks in --mode=unshare run as a user-namespace root that cannot enter a private
+    // working directory (find(1), for one, fails then); every path given is absolute.
+    options.cwd = "/";
+    options.stdin_fd = stdin_fd;
+    result.exit_code = run_command(argv, options).exit_code;
     return result;
 }
 

@@ -14,8 +14,10 @@
 
 #include "sbx/util/error.hpp"
 #include "sbx/util/fs.hpp"
+#include "sbx/util/hash.hpp"
 #include "sbx/util/paths.hpp"
 #include "sbx/util/strings.hpp"
+#include "sbx/util/toml_problems.hpp"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -37,54 +39,6 @@ constexpr std::string_view k_build_format = "sbx-image-build 1";
 const std::vector<std::string>& known_keys() {
     static const std::vector<std::string> k_keys = {"suite", "kernel", "size", "packages", "setup"};
     return k_keys;
-}
-
-// Collects every problem, reported in file order (toml++ tables iterate in key order).
-class Problems {
-public:
-    explicit Problems(std::string file) : m_file(std::move(file)) {}
-
-    void add(const toml::source_region& where, std::string_view key, std::string_view what) {
-        m_lines.push_back({where.begin.line, where.begin.column,
-                           fmt::format("{}:{}:{}: {}: {}", m_file, where.begin.line, where.begin.column, key,
-                                       what)});
-    }
-    void add_at_start(std::string_view key, std::string_view what) {
-        m_lines.push_back({1, 1, fmt::format("{}:1:1: {}: {}", m_file, key, what)});
-    }
-    bool empty() const { return m_lines.empty(); }
-
-    [[noreturn]] void raise() {
-        std::stable_sort(m_lines.begin(), m_lines.end(), [](const Line& a, const Line& b) {
-            return a.line != b.line ? a.line < b.line : a.column < b.column;
-        });
-        std::string msg;
-        for (std::size_t i = 0; i < m_lines.size(); ++i) {
-            msg += (i ? "\n" : "") + m_lines[i].text;
-        }
-        throw Error(msg, {"the recipe format is described in docs/images.md"}, ExitCode::config);
-    }
-
-private:
-    struct Line {
-        std::uint32_t line;
-        std::uint32_t column;
-        std::string text;
-    };
-    std::string m_file;
-    std::vector<Line> m_lines;
-};
-
-const char* type_name(const toml::node& n) {
-    switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    default: return "a date/time";
-    }
 }
 
 bool is_lower_alnum(char c) {
@@ -109,25 +63,6 @@ bool valid_recipe_name(std::string_view s) {
            std::all_of(s.begin(), s.end(),
                        [](char c) { return is_lower_alnum(c) || c == '-' || c == '_' || c == '.'; });
 }
-
-// FNV-1a, 64 bit: small, stable across builds and platforms (std::hash is neither).
-class Fnv1a64 {
-public:
-    void add(std::string_view bytes) {
-        for (unsigned char c : bytes) {
-            m_h = (m_h ^ c) * 1099511628211ULL;
-        }
-    }
-    // Length-prefixed, so that ("ab","c") and ("a","bc") differ.
-    void add_field(std::string_view bytes) {
-        add(fmt::format("{}:", bytes.size()));
-        add(bytes);
-    }
-    std::uint64_t value() const { return m_h; }
-
-private:
-    std::uint64_t m_h = 1469598103934665603ULL;
-};
 
 }  // namespace
 
@@ -158,7 +93,7 @@ Recipe load_recipe(const std::filesystem::path& file) {
                     {"this is a TOML syntax error; see https://toml.io for the syntax"}, ExitCode::config);
     }
 
-    Problems problems(shown);
+    TomlProblems problems(shown);
     r.kernel = "cloud";
 
     for (auto&& [key, node] : root) {
@@ -166,7 +101,7 @@ Recipe load_recipe(const std::filesystem::path& file) {
         if (k == "suite" || k == "kernel") {
             auto s = node.value_exact<std::string>();
             if (!s) {
-                problems.add(node.source(), k, fmt::format("expected a string, found {}", type_name(node)));
+                problems.add(node.source(), k, fmt::format("expected a string, found {}", toml_type_name(node)));
             } else if (!valid_word(*s)) {
                 problems.add(node.source(), k,
                              fmt::format("\"{}\" is not a valid {} (lowercase letters, digits and -)", *s,
@@ -180,7 +115,7 @@ Recipe load_recipe(const std::filesystem::path& file) {
             auto s = node.value_exact<std::string>();
             if (!s) {
                 problems.add(node.source(), k,
-                             fmt::format("expected a size string like \"2G\", found {}", type_name(node)));
+                             fmt::format("expected a size string like \"2G\", found {}", toml_type_name(node)));
                 continue;
             }
             auto bytes = parse_size(*s);
@@ -201,7 +136,7 @@ Recipe load_recipe(const std::filesystem::path& file) {
             const toml::array* arr = node.as_array();
             if (!arr) {
                 problems.add(node.source(), k,
-                             fmt::format("expected an array of package names, found {}", type_name(node)));
+                             fmt::format("expected an array of package names, found {}", toml_type_name(node)));
                 continue;
             }
             for (std::size_t i = 0; i < arr->size(); ++i) {
@@ -210,7 +145,7 @@ Recipe load_recipe(const std::filesystem::path& file) {
                 auto s = item.value_exact<std::string>();
                 if (!s) {
                     problems.add(item.source(), path,
-                                 fmt::format("expected a string, found {}", type_name(item)));
+                                 fmt::format("expected a string, found {}", toml_type_name(item)));
                 } else if (!valid_package(*s)) {
                     problems.add(item.source(), path, fmt::format("invalid package name \"{}\"", *s));
                 } else {
@@ -220,7 +155,7 @@ Recipe load_recipe(const std::filesystem::path& file) {
         } else if (k == "setup") {
             auto s = node.value_exact<std::string>();
             if (!s) {
-                problems.add(node.source(), k, fmt::format("expected a string, found {}", type_name(node)));
+                problems.add(node.source(), k, fmt::format("expected a string, found {}", toml_type_name(node)));
             } else {
                 r.setup = *s;
             }
@@ -239,7 +174,7 @@ Recipe load_recipe(const std::filesystem::path& file) {
         r.size_bytes = k_default_size;
     }
     if (!problems.empty()) {
-        problems.raise();
+        problems.raise({"the recipe format is described in docs/images.md"});
     }
     return r;
 }
@@ -248,14 +183,7 @@ std::optional<std::filesystem::path> find_recipe(const std::string& name) {
     if (!valid_recipe_name(name)) {
         return std::nullopt;
     }
-    std::error_code ec;
-    for (const auto& dir : paths::search_dirs("images")) {
-        auto candidate = dir / (name + ".toml");
-        if (std::filesystem::is_regular_file(candidate, ec)) {
-            return candidate;
-        }
-    }
-    return std::nullopt;
+    return paths::find_named("images", name);
 }
 
 std::filesystem::path guest_dir(const Recipe& recipe) {

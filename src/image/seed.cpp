@@ -11,6 +11,7 @@
 
 #include "sbx/util/error.hpp"
 #include "sbx/util/fs.hpp"
+#include "sbx/util/hash.hpp"
 
 #include <fmt/format.h>
 
@@ -121,6 +122,15 @@ void append_file(std::string& out, std::string_view name, std::string_view data,
 }
 
 }  // namespace
+
+std::string seed_id(const Seed& seed) {
+    Fnv1a64 h;
+    for (const auto* field : {&seed.hostname, &seed.user, &seed.authorized_key, &seed.host_key, &seed.host_key_pub}) {
+        h.add_field(*field);
+    }
+    h.add_field(std::to_string(seed.uid));
+    return fmt::format("{:016x}", h.value());
+}
 
 std::string encode_seed(const Seed& seed) {
     if (!valid_id(seed.id)) {

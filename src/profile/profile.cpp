@@ -3,6 +3,7 @@
 #include "sbx/util/error.hpp"
 #include "sbx/util/paths.hpp"
 #include "sbx/util/strings.hpp"
+#include "sbx/util/toml_problems.hpp"
 
 #include <toml++/toml.h>
 
@@ -23,50 +24,10 @@ std::string to_string(Accel a) {
 
 namespace {
 
-// Collects problems so that all of them are reported at once.
-class Problems {
-public:
-    explicit Problems(std::filesystem::path file) : m_file(std::move(file)) {}
-
-    void add(const toml::source_region& where, const std::string& key, const std::string& what) {
-        m_lines.push_back({where.begin.line, where.begin.column,
-                           fmt::format("{}:{}:{}: {}: {}", m_file.string(), where.begin.line,
-                                       where.begin.column, key, what)});
-    }
-    void add_hint(std::string h) { m_hints.push_back(std::move(h)); }
-    bool empty() const { return m_lines.empty(); }
-
-    [[noreturn]] void raise() const {
-        // In file order, whatever order the TOML library iterates keys in.
-        auto lines = m_lines;
-        std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
-            return a.line != b.line ? a.line < b.line : a.column < b.column;
-        });
-        std::string msg;
-        for (std::size_t i = 0; i < lines.size(); ++i) {
-            msg += (i ? "\n" : "") + lines[i].text;
-        }
-        std::vector<std::string> hints = m_hints;
-        hints.push_back(fmt::format("the profile reference is docs/profile.md; fix {} and retry",
-                                    m_file.filename().string()));
-        throw Error(msg, hints, ExitCode::config);
-    }
-
-private:
-    struct Line {
-        toml::source_index line;
-        toml::source_index column;
-        std::string text;
-    };
-    std::filesystem::path m_file;
-    std::vector<Line> m_lines;
-    std::vector<std::string> m_hints;
-};
-
 // One key of the schema: its name, and how to read it into the Profile.
 struct KeySpec {
     std::string name;
-    std::function<void(const toml::node&, const std::string& path, Profile&, Problems&)> read;
+    std::function<void(const toml::node&, const std::string& path, Profile&, TomlProblems&)> read;
 };
 
 struct TableSpec {
@@ -74,25 +35,13 @@ struct TableSpec {
     std::vector<KeySpec> keys;
 };
 
-const char* type_name(const toml::node& n) {
-    switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    default: return "a date/time";
-    }
-}
-
-void wrong_type(const toml::node& n, const std::string& path, const char* want, Problems& p) {
-    p.add(n.source(), path, fmt::format("expected {}, found {}", want, type_name(n)));
+void wrong_type(const toml::node& n, const std::string& path, const char* want, TomlProblems& p) {
+    p.add(n.source(), path, fmt::format("expected {}, found {}", want, toml_type_name(n)));
 }
 
 KeySpec size_key(std::string name, std::uint64_t min, std::uint64_t max,
                  std::uint64_t VmSection::*field) {
-    return {name, [=](const toml::node& n, const std::string& path, Profile& prof, Problems& p) {
+    return {name, [=](const toml::node& n, const std::string& path, Profile& prof, TomlProblems& p) {
                 auto s = n.value<std::string>();
                 if (!s) {
                     wrong_type(n, path, "a size string like \"8G\" or \"512M\"", p);
@@ -118,7 +67,7 @@ const std::vector<TableSpec>& schema() {
         {"vm",
          {
              {"image",
-              [](const toml::node& n, const std::string& path, Profile& prof, Problems& p) {
+              [](const toml::node& n, const std::string& path, Profile& prof, TomlProblems& p) {
                   auto s = n.value<std::string>();
                   if (!s) {
                       wrong_type(n, path, "a string", p);
@@ -130,7 +79,7 @@ const std::vector<TableSpec>& schema() {
                   }
               }},
              {"cpus",
-              [](const toml::node& n, const std::string& path, Profile& prof, Problems& p) {
+              [](const toml::node& n, const std::string& path, Profile& prof, TomlProblems& p) {
                   auto v = n.value_exact<std::int64_t>();
                   if (!v) {
                       wrong_type(n, path, "an integer", p);
@@ -143,7 +92,7 @@ const std::vector<TableSpec>& schema() {
              size_key("memory", 128ULL << 20, 1ULL << 40, &VmSection::memory),
              size_key("disk", 1ULL << 30, 16ULL << 40, &VmSection::disk),
              {"accel",
-              [](const toml::node& n, const std::string& path, Profile& prof, Problems& p) {
+              [](const toml::node& n, const std::string& path, Profile& prof, TomlProblems& p) {
                   auto s = n.value<std::string>();
                   if (!s) {
                       wrong_type(n, path, "a string", p);
@@ -161,7 +110,7 @@ const std::vector<TableSpec>& schema() {
         {"ssh",
          {
              {"user",
-              [](const toml::node& n, const std::string& path, Profile& prof, Problems& p) {
+              [](const toml::node& n, const std::string& path, Profile& prof, TomlProblems& p) {
                   auto s = n.value<std::string>();
                   auto ok = [](const std::string& u) {
                       if (u.empty() || u.size() > 32 || u == "root" ||
@@ -195,7 +144,7 @@ std::vector<std::string> names_of(const std::vector<KeySpec>& keys) {
 }
 
 void unknown_key(const toml::key& key, const std::string& path, const std::vector<std::string>& known,
-                 Problems& p) {
+                 TomlProblems& p) {
     std::string what = "unknown key";
     if (auto guess = did_you_mean(key.str(), known)) {
         what += fmt::format(" (did you mean \"{}\"?)", *guess);
@@ -214,7 +163,7 @@ Profile load_profile_file(const std::filesystem::path& file_in) {
     Profile prof;
     prof.file = file;
     prof.name = file.stem().string();
-    Problems problems(file);
+    TomlProblems problems(file.string());
     if (!valid_instance_name(prof.name)) {
         throw Error(fmt::format("{}: \"{}\" is not a valid profile name", file.string(), prof.name),
                     {"profile names use lowercase letters, digits, - and _ (at most 32), e.g. work.toml"},
@@ -248,7 +197,7 @@ Profile load_profile_file(const std::filesystem::path& file_in) {
         const toml::table* tbl = node.as_table();
         if (!tbl) {
             problems.add(node.source(), spec->name,
-                         fmt::format("expected a table ([{}]), found {}", spec->name, type_name(node)));
+                         fmt::format("expected a table ([{}]), found {}", spec->name, toml_type_name(node)));
             continue;
         }
         auto known = names_of(spec->keys);
@@ -264,7 +213,8 @@ Profile load_profile_file(const std::filesystem::path& file_in) {
         }
     }
     if (!problems.empty()) {
-        problems.raise();
+        problems.raise({fmt::format("the profile reference is docs/profile.md; fix {} and retry",
+                                    file.filename().string())});
     }
     return prof;
 }
@@ -284,16 +234,11 @@ std::filesystem::path find_profile(const std::string& name_or_path) {
         throw Error(fmt::format("\"{}\" is not a valid profile name", name_or_path),
                     {"profile names use lowercase letters, digits, - and _ (at most 32)"}, ExitCode::usage);
     }
-    std::vector<std::string> searched;
-    for (const auto& dir : paths::search_dirs("profiles")) {
-        auto candidate = dir / (name_or_path + ".toml");
-        if (std::filesystem::is_regular_file(candidate, ec)) {
-            return candidate;
-        }
-        searched.push_back(dir.string());
+    if (auto found = paths::find_named("profiles", name_or_path)) {
+        return *found;
     }
     Error err(fmt::format("no profile named \"{}\"", name_or_path), {}, ExitCode::not_found);
-    err.hint(fmt::format("looked in: {}", fmt::join(searched, ", ")));
+    err.hint(fmt::format("looked in: {}", paths::search_dirs_text("profiles")));
     auto names = list_profile_names();
     if (auto guess = did_you_mean(name_or_path, names)) {
         err.hint(fmt::format("did you mean \"{}\"?", *guess));

@@ -4,6 +4,8 @@
 
 #include "sbx/ssh/ssh.hpp"
 
+#include "libssh_support.hpp"
+
 #include "sbx/util/error.hpp"
 #include "sbx/util/fs.hpp"
 
@@ -18,25 +20,10 @@ namespace sbx::ssh {
 
 namespace {
 
-// libssh wants ssh_init once per process; it is reference-counted, so each file of this
-// subsystem may call it once without coordinating.
-void ensure_libssh() {
-    static const int k_rc = ssh_init();
-    if (k_rc != SSH_OK) {
-        throw Error("cannot initialise libssh", {"check that the libssh4 package is installed"},
-                    ExitCode::ssh_failed);
-    }
-}
+using detail::ensure_libssh;
+using detail::KeyPtr;
 
-struct KeyFree {
-    void operator()(ssh_key key) const { ssh_key_free(key); }
-};
-using KeyPtr = std::unique_ptr<std::remove_pointer_t<ssh_key>, KeyFree>;
-
-struct CharFree {
-    void operator()(char* p) const { ssh_string_free_char(p); }
-};
-using LibsshString = std::unique_ptr<char, CharFree>;
+using detail::LibsshString;
 
 // A .pub file is one short line; anything longer is not a key we wrote.
 constexpr std::size_t k_max_pub_line = 16 * 1024;
@@ -174,17 +161,11 @@ std::string public_key_fingerprint(const std::filesystem::path& pub_file) {
                     {"regenerate the key pair, or restore the file"});
     }
     KeyPtr key(raw);
-    unsigned char* hash = nullptr;
-    size_t hash_len = 0;
-    if (ssh_get_publickey_hash(key.get(), SSH_PUBLICKEY_HASH_SHA256, &hash, &hash_len) != SSH_OK) {
-        throw Error(fmt::format("cannot hash public key {}", pub_file.string()));
-    }
-    LibsshString fp(ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hash_len));
-    ssh_clean_pubkey_hash(&hash);
+    auto fp = detail::sha256_fingerprint(key.get());
     if (!fp) {
         throw Error(fmt::format("cannot hash public key {}", pub_file.string()));
     }
-    return fp.get();
+    return *fp;
 }
 
 }  // namespace sbx::ssh

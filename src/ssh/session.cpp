@@ -19,6 +19,8 @@
 
 #include "sbx/ssh/ssh.hpp"
 
+#include "libssh_support.hpp"
+
 #include "sbx/util/error.hpp"
 
 #include <libssh/callbacks.h>
@@ -54,13 +56,8 @@ constexpr std::size_t k_max_reason = 200;
 // Longest TERM value we pass on; terminfo names are short.
 constexpr std::size_t k_max_term = 64;
 
-void ensure_libssh() {
-    static const int k_rc = ssh_init();
-    if (k_rc != SSH_OK) {
-        throw Error("cannot initialise libssh", {"check that the libssh4 package is installed"},
-                    ExitCode::ssh_failed);
-    }
-}
+using detail::ensure_libssh;
+using detail::KeyPtr;
 
 struct SessionFree {
     void operator()(ssh_session s) const {
@@ -77,15 +74,6 @@ struct ChannelFree {
 };
 using ChannelPtr = std::unique_ptr<std::remove_pointer_t<ssh_channel>, ChannelFree>;
 
-struct KeyFree {
-    void operator()(ssh_key k) const { ssh_key_free(k); }
-};
-using KeyPtr = std::unique_ptr<std::remove_pointer_t<ssh_key>, KeyFree>;
-
-struct CharFree {
-    void operator()(char* p) const { ssh_string_free_char(p); }
-};
-using LibsshString = std::unique_ptr<char, CharFree>;
 
 // Guest-controlled text, made safe for a terminal and short.
 std::string sanitize(std::string_view s) {
@@ -102,15 +90,9 @@ std::string sanitize(std::string_view s) {
 }
 
 std::string fingerprint(ssh_key key) {
-    unsigned char* hash = nullptr;
-    size_t len = 0;
-    if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &len) != SSH_OK) {
-        return "(unknown)";
-    }
-    LibsshString fp(ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, len));
-    ssh_clean_pubkey_hash(&hash);
+    auto fp = detail::sha256_fingerprint(key);
     const char* type = ssh_key_type_to_char(ssh_key_type(key));
-    return fp ? fmt::format("{} {}", type ? type : "?", fp.get()) : "(unknown)";
+    return fp ? fmt::format("{} {}", type ? type : "?", *fp) : "(unknown)";
 }
 
 std::string libssh_error(ssh_session s) {

@@ -80,4 +80,23 @@ std::vector<std::filesystem::path> search_dirs(const std::string& kind) {
     return dirs;
 }
 
+std::optional<std::filesystem::path> find_named(const std::string& kind, const std::string& name) {
+    std::error_code ec;
+    for (const auto& dir : search_dirs(kind)) {
+        auto candidate = dir / (name + ".toml");
+        if (std::filesystem::is_regular_file(candidate, ec)) {
+            return candidate;
+        }
+    }
+    return std::nullopt;
+}
+
+std::string search_dirs_text(const std::string& kind) {
+    std::string out;
+    for (const auto& dir : search_dirs(kind)) {
+        out += (out.empty() ? "" : ", ") + dir.string();
+    }
+    return out;
+}
+
 }  // namespace sbx::paths

@@ -1,6 +1,7 @@
 #include "sbx/util/process.hpp"
 
 #include "sbx/util/error.hpp"
+#include "sbx/util/strings.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -218,6 +219,14 @@ RunResult run_command(const std::vector<std::string>& argv,
                       const std::function<void(const std::string&)>& on_line,
                       std::optional<std::chrono::seconds> timeout,
                       const std::vector<std::string>& extra_env) {
+    RunOptions options;
+    options.on_line = on_line;
+    options.timeout = timeout;
+    options.extra_env = extra_env;
+    return run_command(argv, options);
+}
+
+RunResult run_command(const std::vector<std::string>& argv, const RunOptions& options) {
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) {
         throw_errno("pipe", errno);
@@ -225,7 +234,16 @@ RunResult run_command(const std::vector<std::string>& argv,
     SpawnSpec spec;
     spec.argv = argv;
     spec.env = default_child_env();
-    spec.env.insert(spec.env.end(), extra_env.begin(), extra_env.end());
+    spec.env.insert(spec.env.end(), options.extra_env.begin(), options.extra_env.end());
+    if (!options.extra_path.empty()) {
+        for (auto& e : spec.env) {
+            if (e.rfind("PATH=", 0) == 0) {
+                e += options.extra_path;
+            }
+        }
+    }
+    spec.cwd = options.cwd;
+    spec.stdin_fd = options.stdin_fd;
     spec.stdout_fd = out[1];
     spec.stderr_fd = out[1];
     Child child;
@@ -241,20 +259,24 @@ RunResult run_command(const std::vector<std::string>& argv,
     constexpr std::size_t k_keep = 64 * 1024;
     RunResult result;
     std::string pending;
-    auto deadline = timeout ? std::chrono::steady_clock::now() + *timeout
-                            : std::chrono::steady_clock::time_point::max();
+    auto line = [&](std::string text) {
+        if (!text.empty() && text.back() == '\r') {
+            text.pop_back();
+        }
+        options.on_line(text);
+    };
+    auto deadline = options.timeout ? std::chrono::steady_clock::now() + *options.timeout
+                                    : std::chrono::steady_clock::time_point::max();
+    bool timed_out = false;
     char buf[8192];
     for (;;) {
         int wait_ms = -1;
-        if (timeout) {
+        if (options.timeout) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                 deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) {
-                ::kill(child.pid, SIGKILL);
-                wait_child(child);
-                ::close(out[0]);
-                throw Error(fmt::format("{} did not finish within {}s", argv[0], timeout->count()),
-                            {}, ExitCode::timeout);
+                timed_out = true;
+                break;
             }
             wait_ms = static_cast<int>(left.count());
         }
@@ -277,19 +299,33 @@ RunResult run_command(const std::vector<std::string>& argv,
         if (result.output.size() > 2 * k_keep) {
             result.output.erase(0, result.output.size() - k_keep);
         }
-        if (on_line) {
+        if (options.on_line) {
             pending.append(buf, static_cast<std::size_t>(n));
             std::size_t pos;
             while ((pos = pending.find('\n')) != std::string::npos) {
-                on_line(pending.substr(0, pos));
+                line(pending.substr(0, pos));
                 pending.erase(0, pos + 1);
             }
         }
     }
-    if (on_line && !pending.empty()) {
-        on_line(pending);
+    if (options.on_line && !pending.empty()) {
+        line(pending);
     }
     ::close(out[0]);
+    if (timed_out) {
+        // TERM first: tools like mmdebstrap clean up (unmount) on it.
+        ::kill(-child.pid, SIGTERM);
+        for (int i = 0; i < 100 && !try_wait_child(child); ++i) {
+            ::usleep(100 * 1000);
+        }
+        ::kill(-child.pid, SIGKILL);
+        if (child.pidfd >= 0) {
+            wait_child(child);
+        }
+        throw Error(fmt::format("{} did not finish within {}", argv[0],
+                                format_duration_ms(options.timeout->count() * 1000)),
+                    {}, ExitCode::timeout);
+    }
     result.exit_code = wait_child(child);
     if (result.output.size() > k_keep) {
         result.output.erase(0, result.output.size() - k_keep);

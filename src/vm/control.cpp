@@ -15,6 +15,7 @@
 
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 namespace sbx::vm {
@@ -92,12 +93,8 @@ void ensure_image(const std::string& name) {
         return;
     }
     if (!recipe_path) {
-        std::vector<std::string> dirs;
-        for (const auto& d : paths::search_dirs("images")) {
-            dirs.push_back(d.string());
-        }
         throw Error(fmt::format("image {} is not built and there is no recipe {}.toml", name, name),
-                    {fmt::format("looked in: {}", fmt::join(dirs, ", ")),
+                    {fmt::format("looked in: {}", paths::search_dirs_text("images")),
                      "set vm.image to a recipe that exists (sbx image ls lists built images)"},
                     ExitCode::not_found);
     }
@@ -114,6 +111,18 @@ void ensure_image(const std::string& name) {
     console::step("image", fmt::format("{} built", name), ms_since(t));
 }
 
+// What was appended to `path` since byte `offset`; advances `offset` past it.
+std::string read_appended(const std::filesystem::path& path, std::uint64_t& offset) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return {};
+    }
+    in.seekg(static_cast<std::streamoff>(offset));
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    offset += data.size();
+    return data;
+}
+
 struct FollowResult {
     json ready;
 };
@@ -125,13 +134,7 @@ FollowResult follow_start(const InstanceLayout& layout, const std::string& run_i
     auto deadline = Clock::now() + limit;
     std::string pending;
     for (;;) {
-        std::ifstream in(layout.events(), std::ios::binary);
-        if (in) {
-            in.seekg(static_cast<std::streamoff>(offset));
-            std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-            offset += chunk.size();
-            pending += chunk;
-        }
+        pending += read_appended(layout.events(), offset);
         std::size_t nl;
         while ((nl = pending.find('\n')) != std::string::npos) {
             std::string line = pending.substr(0, nl);
@@ -164,22 +167,18 @@ FollowResult follow_start(const InstanceLayout& layout, const std::string& run_i
         }
         bool gone = false;
         if (child && child->pid > 0) {
-            if (auto code = try_wait_child(*child)) {
+            if (try_wait_child(*child)) {
                 child->pid = -1;
                 gone = true;
-                (void)code;
             }
         } else if (!instance::supervisor_alive(layout)) {
             gone = true;
         }
         if (gone) {
             // One more read for events written just before the exit.
-            std::ifstream again(layout.events(), std::ios::binary);
-            again.seekg(static_cast<std::streamoff>(offset));
-            std::string rest((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
+            std::string rest = read_appended(layout.events(), offset);
             if (!rest.empty()) {
                 pending += rest;
-                offset += rest.size();
                 continue;
             }
             throw Error(fmt::format("the supervisor of {} exited before the VM was ready", layout.name()),
@@ -357,10 +356,9 @@ void down(const std::string& name, const DownOptions& options) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     std::string how;
-    std::ifstream in(layout.events(), std::ios::binary);
-    in.seekg(static_cast<std::streamoff>(offset));
+    std::istringstream events(read_appended(layout.events(), offset));
     std::string line;
-    while (std::getline(in, line)) {
+    while (std::getline(events, line)) {
         try {
             auto ev = json::parse(line);
             if (ev.value("kind", "") == "stopped") {

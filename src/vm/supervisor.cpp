@@ -255,15 +255,7 @@ void Supervisor::prepare() {
     seed.authorized_key = ssh::read_public_key(m_layout.client_key_pub());
     seed.host_key = read_file(m_layout.host_key());
     seed.host_key_pub = ssh::read_public_key(m_layout.host_key_pub());
-    // The id changes with the content, so the guest re-applies only what changed.
-    std::uint64_t h = 1469598103934665603ULL;
-    for (const auto* part : {&seed.hostname, &seed.user, &seed.authorized_key, &seed.host_key_pub}) {
-        for (unsigned char c : *part) {
-            h = (h ^ c) * 1099511628211ULL;
-        }
-        h = (h ^ 0xff) * 1099511628211ULL;
-    }
-    seed.id = fmt::format("{:016x}", h);
+    seed.id = image::seed_id(seed);
     image::write_seed(m_layout.seed(), seed);
     step("keys", "ssh keys and seed ready", t);
 

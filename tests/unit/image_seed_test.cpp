@@ -114,6 +114,25 @@ TEST(ImageSeed, IsDeterministicAndOptionalUid) {
     EXPECT_EQ(members[3].data, "1234\n");
 }
 
+TEST(ImageSeed, IdFollowsTheContent) {
+    auto base = sample_seed();
+    auto id = image::seed_id(base);
+    EXPECT_EQ(id.size(), 16u);
+    EXPECT_EQ(image::seed_id(sample_seed()), id);
+    auto other = base;
+    other.id = "something-else";
+    EXPECT_EQ(image::seed_id(other), id);  // the id field itself does not count
+    other = base;
+    other.hostname += "x";
+    EXPECT_NE(image::seed_id(other), id);
+    other = base;
+    other.host_key += "x";
+    EXPECT_NE(image::seed_id(other), id);
+    other = base;
+    other.uid = 1234;
+    EXPECT_NE(image::seed_id(other), id);
+}
+
 TEST(ImageSeed, WriteSeedIsPrivate) {
     TempDir dir;
     auto path = dir.path() / "seed.tar";

@@ -87,6 +87,10 @@ struct Seed {
     std::uint32_t uid = 0;        // the user's uid (and group's gid); 0: the guest picks one
 };
 
+// An id for the seed's content (every field but `id`): the guest re-applies a seed only
+// when its id changes.
+std::string seed_id(const Seed& seed);
+
 // The seed as a ustar archive, padded to a whole number of 64 KiB (a sane disk size).
 // Throws sbx::Error when a field could not be applied safely by the guest (bad user name,
 // hostname, a key with a line break, ...).

@@ -23,4 +23,10 @@ std::optional<std::filesystem::path> shipped_data_dir();
 // ./KIND/NAME.toml, $XDG_CONFIG_HOME/sbx/KIND/NAME.toml, <prefix>/share/sbx/KIND/NAME.toml.
 std::vector<std::filesystem::path> search_dirs(const std::string& kind);
 
+// The first KIND/NAME.toml along search_dirs(kind), if any. NAME must be a plain name.
+std::optional<std::filesystem::path> find_named(const std::string& kind, const std::string& name);
+
+// search_dirs(kind) as "a, b, c", for "looked in: ..." hints.
+std::string search_dirs_text(const std::string& kind);
+
 }  // namespace sbx::paths

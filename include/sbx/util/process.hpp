@@ -52,8 +52,21 @@ struct RunResult {
     std::string output;  // stdout and stderr interleaved (bounded: the last 64 KiB)
 };
 
-// Runs a command to completion, capturing its output. on_line, when set, sees each
-// line as it arrives (for progress). A timeout kills the child and throws.
+struct RunOptions {
+    // Sees each output line as it arrives (for progress), without its trailing "\r".
+    std::function<void(const std::string&)> on_line;
+    // When it runs out, the child's process group gets SIGTERM, ten seconds to clean up,
+    // then SIGKILL, and run_command throws (ExitCode::timeout).
+    std::optional<std::chrono::seconds> timeout;
+    std::vector<std::string> extra_env;  // added to default_child_env()
+    std::string extra_path;              // appended to PATH (":/usr/sbin:/sbin")
+    int stdin_fd = -1;                   // -1: /dev/null
+    std::filesystem::path cwd;           // empty: inherit
+};
+
+// Runs a command to completion, capturing its output.
+RunResult run_command(const std::vector<std::string>& argv, const RunOptions& options);
+
 RunResult run_command(const std::vector<std::string>& argv,
                       const std::function<void(const std::string&)>& on_line = {},
                       std::optional<std::chrono::seconds> timeout = std::nullopt,
