@@ -7,11 +7,18 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config
   libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libssh-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # the egress filter (netd): user-mode TCP/IP, host-side DNS, its own seccomp filter
+  libslirp-dev libglib2.0-dev libc-ares-dev libseccomp-dev
+  # fuzzing: clang with libFuzzer
+  clang libfuzzer-14-dev libclang-rt-14-dev
   # run: QEMU, image building, disks
   qemu-system-x86 qemu-utils mmdebstrap e2fsprogs uidmap debian-archive-keyring
   # tests: a real sshd for the SSH integration tests, an OpenSSH client, process tools
-  openssh-server openssh-client procps iproute2
+  openssh-server openssh-client procps iproute2 netcat-openbsd
+  # tests and benchmarks of the network path: real DNS/HTTP(S)/SOCKS servers in namespaces,
+  # and the user-mode stacks sbx is compared with
+  dnsmasq-base nginx-light microsocks curl openssl iperf3 slirp4netns passt gnuplot-nox
 )
 
 missing=()

@@ -66,6 +66,8 @@ int run(int argc, char** argv) {
     app.fallthrough(false);
     add_up(app, exit_code);
     add_ssh(app, exit_code);
+    add_run(app, exit_code);
+    add_cp(app, exit_code);
     add_down(app, exit_code);
     add_ls(app, exit_code);
     add_status(app, exit_code);
@@ -73,7 +75,17 @@ int run(int argc, char** argv) {
     add_rm(app, exit_code);
     add_image(app, exit_code);
     add_plan(app, exit_code);
+    add_check(app, exit_code);
+    add_new(app, exit_code);
+    add_edit(app, exit_code);
+    add_diff(app, exit_code);
+    add_review(app, exit_code);
+    add_apply(app, exit_code);
+    add_ssh_config(app, exit_code);
+    add_completion(app, exit_code);
     add_internal(app, exit_code);
+    add_net(app, exit_code);
+    add_netd(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -6,7 +6,8 @@ namespace sbx::cli {
 
 // Hidden verbs: the background processes of the same binary.
 void add_internal(CLI::App& app, int& exit_code) {
-    auto* cmd = app.add_subcommand("_supervise", "");  // empty description: hidden from --help
+    auto* cmd = app.add_subcommand("_supervise", "");
+    cmd->group("");  // hidden from --help
     auto opts = std::make_shared<vm::SuperviseOptions>();
     auto profile = std::make_shared<std::string>();
     cmd->add_option("NAME", opts->name)->required();

@@ -11,6 +11,7 @@ void add_up(CLI::App& app, int& exit_code) {
     auto opts = std::make_shared<vm::UpOptions>();
     cmd->add_option("NAME", *name, "profile name (or path to a .toml profile)")->required();
     cmd->add_flag("--fresh", opts->fresh, "discard the VM's disk and start from the image");
+    cmd->add_flag("--provision", opts->provision, "run the profile's [provision] again");
     cmd->callback([name, opts, &exit_code] {
         auto profile = profile::load_profile(*name);
         vm::up(profile, *opts);

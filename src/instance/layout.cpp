@@ -16,11 +16,13 @@ InstanceLayout::InstanceLayout(std::filesystem::path vms_root, std::string name)
 }
 
 void InstanceLayout::check_socket_paths() const {
-    auto sock = qmp_socket().string();
-    if (sock.size() > k_max_socket_path) {
-        throw Error(fmt::format("socket path {} is {} bytes, over the {}-byte limit of unix sockets",
-                                sock, sock.size(), k_max_socket_path),
-                    {"set SBX_HOME (or XDG_STATE_HOME) to a shorter folder"});
+    for (const auto& path : {qmp_socket(), net_socket()}) {
+        auto sock = path.string();
+        if (sock.size() > k_max_socket_path) {
+            throw Error(fmt::format("socket path {} is {} bytes, over the {}-byte limit of unix sockets",
+                                    sock, sock.size(), k_max_socket_path),
+                        {"set SBX_HOME (or XDG_STATE_HOME) to a shorter folder"});
+        }
     }
 }
 

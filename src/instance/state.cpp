@@ -22,7 +22,8 @@ json to_json(const State& s) {
                 {"image", s.image}, {"image_id", s.image_id},           {"profile_file", s.profile_file},
                 {"run_id", s.run_id},
                 {"started_at_ms", s.started_at_ms}, {"ready_at_ms", s.ready_at_ms},
-                {"stopped_at_ms", s.stopped_at_ms}, {"last_error", s.last_error}};
+                {"stopped_at_ms", s.stopped_at_ms}, {"last_error", s.last_error},
+                {"forwards", s.forwards}};
 }
 
 State state_from_json(const json& j) {
@@ -43,6 +44,7 @@ State state_from_json(const json& j) {
     s.ready_at_ms = j.value("ready_at_ms", std::int64_t{0});
     s.stopped_at_ms = j.value("stopped_at_ms", std::int64_t{0});
     s.last_error = j.value("last_error", "");
+    s.forwards = j.value("forwards", std::vector<std::string>{});
     return s;
 }
 

@@ -7,6 +7,10 @@
 
 namespace sbx::plan {
 
+std::string PortForward::describe() const {
+    return fmt::format("{} 127.0.0.1:{} -> {}", proto, host, guest);
+}
+
 LaunchPlan make_launch_plan(const LaunchInputs& in) {
     const auto& vm = in.profile.vm;
     const auto& layout = in.layout;
@@ -15,6 +19,12 @@ LaunchPlan make_launch_plan(const LaunchInputs& in) {
     plan.accel = kvm ? "kvm" : "tcg";
     plan.ssh_port = in.ssh_port;
     plan.kernel_cmdline = std::string(image::guest::k_kernel_cmdline);
+    std::string hostfwd = fmt::format("hostfwd=tcp:127.0.0.1:{}-:22", in.ssh_port);
+    for (const auto& f : in.profile.forwards) {
+        PortForward pf{f.proto == profile::Proto::udp ? "udp" : "tcp", f.host, f.guest};
+        hostfwd += fmt::format(",hostfwd={}:127.0.0.1:{}-:{}", pf.proto, pf.host, pf.guest);
+        plan.forwards.push_back(pf);
+    }
     if (!kvm && in.host_tsc_khz > 0) {
         // TCG: the guest TSC ticks at the host's rate. Calibrating it against the emulated
         // PIT fails when the host is busy, and the kernel then hangs without a clocksource.
@@ -42,9 +52,8 @@ LaunchPlan make_launch_plan(const LaunchInputs& in) {
          "-device", "virtio-blk-device,drive=root",
          "-drive", fmt::format("id=seed,file={},format=raw,if=none,readonly=on", layout.seed().string()),
          "-device", fmt::format("virtio-blk-device,drive=seed,serial={}", image::guest::k_seed_serial),
-         // No egress at all: restrict=on isolates the guest; only the SSH forward gets in.
-         "-netdev", fmt::format("user,id=net0,restrict=on,ipv6=off,hostfwd=tcp:127.0.0.1:{}-:22",
-                                in.ssh_port),
+         // No egress at all: restrict=on isolates the guest; only the forwards get in.
+         "-netdev", fmt::format("user,id=net0,restrict=on,ipv6=off,{}", hostfwd),
          "-device", "virtio-net-device,netdev=net0",
          "-device", "virtio-rng-device",
          "-chardev", fmt::format("file,id=serial0,path={}", layout.serial_log().string()),
@@ -77,6 +86,9 @@ std::string render(const LaunchPlan& plan) {
     };
     std::string out;
     out += fmt::format("# accel: {}\n# ssh: 127.0.0.1:{} -> guest :22\n", plan.accel, plan.ssh_port);
+    for (const auto& f : plan.forwards) {
+        out += fmt::format("# forward: {}\n", f.describe());
+    }
     out += "# disk (first start only):\n" + quote(plan.create_disk_argv);
     out += "# vm:\n" + quote(plan.qemu_argv);
     return out;

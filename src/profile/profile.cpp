@@ -1,6 +1,9 @@
 #include "sbx/profile/profile.hpp"
 
+#include "schema.hpp"
+
 #include "sbx/util/error.hpp"
+#include "sbx/util/fs.hpp"
 #include "sbx/util/paths.hpp"
 #include "sbx/util/strings.hpp"
 #include "sbx/util/toml_problems.hpp"
@@ -8,215 +11,135 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <functional>
 #include <set>
 
 namespace sbx::profile {
 
-std::string to_string(Accel a) {
-    switch (a) {
-    case Accel::automatic: return "auto";
-    case Accel::kvm: return "kvm";
-    case Accel::tcg: return "tcg";
-    }
-    return "auto";
-}
-
 namespace {
 
-// One key of the schema: its name, and how to read it into the Profile.
-struct KeySpec {
-    std::string name;
-    std::function<void(const toml::node&, const std::string& path, Profile&, TomlProblems&)> read;
-};
+constexpr int k_max_extends_depth = 8;
 
-struct TableSpec {
-    std::string name;
-    std::vector<KeySpec> keys;
-};
-
-void wrong_type(const toml::node& n, const std::string& path, const char* want, TomlProblems& p) {
-    p.add(n.source(), path, fmt::format("expected {}, found {}", want, toml_type_name(n)));
-}
-
-KeySpec size_key(std::string name, std::uint64_t min, std::uint64_t max,
-                 std::uint64_t VmSection::*field) {
-    return {name, [=](const toml::node& n, const std::string& path, Profile& prof, TomlProblems& p) {
-                auto s = n.value<std::string>();
-                if (!s) {
-                    wrong_type(n, path, "a size string like \"8G\" or \"512M\"", p);
-                    return;
-                }
-                auto bytes = parse_size(*s);
-                if (!bytes) {
-                    p.add(n.source(), path,
-                          fmt::format("invalid size \"{}\" (use a number with K, M, G or T, like \"8G\")", *s));
-                    return;
-                }
-                if (*bytes < min || *bytes > max) {
-                    p.add(n.source(), path,
-                          fmt::format("{} is out of range ({} to {})", *s, format_size(min), format_size(max)));
-                    return;
-                }
-                prof.vm.*field = *bytes;
-            }};
-}
-
-const std::vector<TableSpec>& schema() {
-    static const std::vector<TableSpec> k_schema = {
-        {"vm",
-         {
-             {"image",
-              [](const toml::node& n, const std::string& path, Profile& prof, TomlProblems& p) {
-                  auto s = n.value<std::string>();
-                  if (!s) {
-                      wrong_type(n, path, "a string", p);
-                  } else if (!valid_instance_name(*s)) {
-                      p.add(n.source(), path,
-                            fmt::format("\"{}\" is not an image recipe name (lowercase letters, digits, - and _)", *s));
-                  } else {
-                      prof.vm.image = *s;
-                  }
-              }},
-             {"cpus",
-              [](const toml::node& n, const std::string& path, Profile& prof, TomlProblems& p) {
-                  auto v = n.value_exact<std::int64_t>();
-                  if (!v) {
-                      wrong_type(n, path, "an integer", p);
-                  } else if (*v < 1 || *v > 64) {
-                      p.add(n.source(), path, fmt::format("{} is out of range (1 to 64)", *v));
-                  } else {
-                      prof.vm.cpus = static_cast<int>(*v);
-                  }
-              }},
-             size_key("memory", 128ULL << 20, 1ULL << 40, &VmSection::memory),
-             size_key("disk", 1ULL << 30, 16ULL << 40, &VmSection::disk),
-             {"accel",
-              [](const toml::node& n, const std::string& path, Profile& prof, TomlProblems& p) {
-                  auto s = n.value<std::string>();
-                  if (!s) {
-                      wrong_type(n, path, "a string", p);
-                  } else if (*s == "auto") {
-                      prof.vm.accel = Accel::automatic;
-                  } else if (*s == "kvm") {
-                      prof.vm.accel = Accel::kvm;
-                  } else if (*s == "tcg") {
-                      prof.vm.accel = Accel::tcg;
-                  } else {
-                      p.add(n.source(), path, fmt::format("\"{}\" is not one of auto, kvm, tcg", *s));
-                  }
-              }},
-         }},
-        {"ssh",
-         {
-             {"user",
-              [](const toml::node& n, const std::string& path, Profile& prof, TomlProblems& p) {
-                  auto s = n.value<std::string>();
-                  auto ok = [](const std::string& u) {
-                      if (u.empty() || u.size() > 32 || u == "root" ||
-                          !((u[0] >= 'a' && u[0] <= 'z') || u[0] == '_')) {
-                          return false;
-                      }
-                      return std::all_of(u.begin(), u.end(), [](char c) {
-                          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-                      });
-                  };
-                  if (!s) {
-                      wrong_type(n, path, "a string", p);
-                  } else if (!ok(*s)) {
-                      p.add(n.source(), path,
-                            fmt::format("\"{}\" is not a valid user name (lowercase, not root, at most 32 characters)", *s));
-                  } else {
-                      prof.ssh.user = *s;
-                  }
-              }},
-         }},
-    };
-    return k_schema;
-}
-
-std::vector<std::string> names_of(const std::vector<KeySpec>& keys) {
-    std::vector<std::string> out;
-    for (const auto& k : keys) {
-        out.push_back(k.name);
+toml::table parse_toml(const std::filesystem::path& file) {
+    try {
+        return toml::parse_file(file.string());
+    } catch (const toml::parse_error& e) {
+        throw Error(fmt::format("{}:{}:{}: {}", file.string(), e.source().begin.line, e.source().begin.column,
+                                e.description()),
+                    {"this is a TOML syntax error; see https://toml.io for the syntax"}, ExitCode::config);
     }
-    return out;
 }
 
-void unknown_key(const toml::key& key, const std::string& path, const std::vector<std::string>& known,
-                 TomlProblems& p) {
-    std::string what = "unknown key";
-    if (auto guess = did_you_mean(key.str(), known)) {
-        what += fmt::format(" (did you mean \"{}\"?)", *guess);
+// Where `extends = "X"` in `from` points: a path (relative to from's folder), or a name
+// looked up beside `from` first, then along the profile search path.
+std::optional<std::filesystem::path> find_parent(const std::string& ref, const std::filesystem::path& from) {
+    std::error_code ec;
+    auto dir = from.parent_path();
+    bool looks_like_path = ref.find('/') != std::string::npos ||
+                           (ref.size() > 5 && ref.compare(ref.size() - 5, 5, ".toml") == 0);
+    if (looks_like_path) {
+        auto p = std::filesystem::path(expand_home(ref));
+        if (p.is_relative()) {
+            p = dir / p;
+        }
+        if (std::filesystem::is_regular_file(p, ec)) {
+            return std::filesystem::absolute(p).lexically_normal();
+        }
+        return std::nullopt;
     }
-    p.add(key.source(), path, what);
+    if (!valid_instance_name(ref)) {
+        return std::nullopt;
+    }
+    if (std::filesystem::is_regular_file(dir / (ref + ".toml"), ec)) {
+        return (dir / (ref + ".toml")).lexically_normal();
+    }
+    if (auto found = paths::find_named("profiles", ref)) {
+        return std::filesystem::absolute(*found).lexically_normal();
+    }
+    return std::nullopt;
+}
+
+// Tables merge key by key; anything else (arrays included) in `over` replaces `base`.
+void merge_into(toml::table& base, const toml::table& over) {
+    for (auto&& [k, v] : over) {
+        auto* existing = base.get(k.str());
+        if (existing && existing->is_table() && v.is_table()) {
+            merge_into(*existing->as_table(), *v.as_table());
+        } else {
+            base.insert_or_assign(k, v);
+        }
+    }
+}
+
+// Loads `file` and what it extends, merged; the parents found go to `parents`.
+toml::table load_merged(const std::filesystem::path& file, std::vector<std::filesystem::path>& chain,
+                        std::vector<std::filesystem::path>& parents, TomlProblems& problems) {
+    toml::table root = parse_toml(file);
+    chain.push_back(file);
+    const auto* ext = root.get("extends");
+    if (!ext) {
+        return root;
+    }
+    auto ref = ext->value_exact<std::string>();
+    if (!ref) {
+        problems.add(ext->source(), "extends", fmt::format("expected a profile name or path, found {}", toml_type_name(*ext)));
+        return root;
+    }
+    auto parent = find_parent(*ref, file);
+    if (!parent) {
+        problems.add(ext->source(), "extends",
+                     fmt::format("no profile \"{}\" beside this file or along the profile search path "
+                                 "(./profiles, ~/.config/sbx/profiles, the shipped profiles)",
+                                 *ref));
+        return root;
+    }
+    if (std::find(chain.begin(), chain.end(), *parent) != chain.end()) {
+        std::vector<std::string> names;
+        for (const auto& c : chain) {
+            names.push_back(c.filename().string());
+        }
+        names.push_back(parent->filename().string());
+        problems.add(ext->source(), "extends", fmt::format("extends cycle: {}", fmt::join(names, " -> ")));
+        return root;
+    }
+    if (static_cast<int>(chain.size()) >= k_max_extends_depth) {
+        problems.add(ext->source(), "extends", fmt::format("extends goes deeper than {} profiles", k_max_extends_depth));
+        return root;
+    }
+    parents.push_back(*parent);
+    toml::table merged = load_merged(*parent, chain, parents, problems);
+    merge_into(merged, root);
+    return merged;
 }
 
 }  // namespace
 
-Profile load_profile_file(const std::filesystem::path& file_in) {
+Profile load_profile_as(const std::filesystem::path& file_in, const std::string& name) {
     std::error_code ec;
-    auto file = std::filesystem::absolute(file_in, ec);
+    auto file = std::filesystem::absolute(file_in, ec).lexically_normal();
     if (!std::filesystem::is_regular_file(file, ec)) {
         throw Error(fmt::format("profile {} does not exist", file.string()), {}, ExitCode::not_found);
     }
-    Profile prof;
-    prof.file = file;
-    prof.name = file.stem().string();
-    TomlProblems problems(file.string());
-    if (!valid_instance_name(prof.name)) {
-        throw Error(fmt::format("{}: \"{}\" is not a valid profile name", file.string(), prof.name),
+    if (!valid_instance_name(name)) {
+        throw Error(fmt::format("{}: \"{}\" is not a valid profile name", file.string(), name),
                     {"profile names use lowercase letters, digits, - and _ (at most 32), e.g. work.toml"},
                     ExitCode::config);
     }
-
-    toml::table root;
-    try {
-        root = toml::parse_file(file.string());
-    } catch (const toml::parse_error& e) {
-        throw Error(fmt::format("{}:{}:{}: {}", file.string(), e.source().begin.line,
-                                e.source().begin.column, e.description()),
-                    {"this is a TOML syntax error; see https://toml.io for the syntax"}, ExitCode::config);
-    }
-
-    std::vector<std::string> table_names;
-    for (const auto& t : schema()) {
-        table_names.push_back(t.name);
-    }
-    for (auto&& [key, node] : root) {
-        const TableSpec* spec = nullptr;
-        for (const auto& t : schema()) {
-            if (t.name == key.str()) {
-                spec = &t;
-            }
-        }
-        if (!spec) {
-            unknown_key(key, std::string(key.str()), table_names, problems);
-            continue;
-        }
-        const toml::table* tbl = node.as_table();
-        if (!tbl) {
-            problems.add(node.source(), spec->name,
-                         fmt::format("expected a table ([{}]), found {}", spec->name, toml_type_name(node)));
-            continue;
-        }
-        auto known = names_of(spec->keys);
-        for (auto&& [k, v] : *tbl) {
-            std::string path = fmt::format("{}.{}", spec->name, k.str());
-            auto it = std::find_if(spec->keys.begin(), spec->keys.end(),
-                                   [&](const KeySpec& ks) { return ks.name == k.str(); });
-            if (it == spec->keys.end()) {
-                unknown_key(k, path, known, problems);
-                continue;
-            }
-            it->read(v, path, prof, problems);
-        }
-    }
+    Profile prof;
+    prof.file = file;
+    prof.name = name;
+    TomlProblems problems(file.string());
+    std::vector<std::filesystem::path> chain;
+    toml::table root = load_merged(file, chain, prof.parents, problems);
+    detail::read_profile_tree(root, prof, problems);
     if (!problems.empty()) {
-        problems.raise({fmt::format("the profile reference is docs/profile.md; fix {} and retry",
-                                    file.filename().string())});
+        problems.raise({fmt::format("the profile reference is docs/profile.md; fix {} and retry (`sbx check {}`)",
+                                    file.filename().string(), name)});
     }
     return prof;
+}
+
+Profile load_profile_file(const std::filesystem::path& file) {
+    return load_profile_as(file, file.stem().string());
 }
 
 std::filesystem::path find_profile(const std::string& name_or_path) {

@@ -10,7 +10,16 @@
 #include <string>
 #include <type_traits>
 
+namespace sbx::ssh {
+struct Target;
+}
+
 namespace sbx::ssh::detail {
+
+// A session to `target`, connected, host key checked against target.host_key_pub and
+// authenticated with target.identity (session.cpp: the one way sbx connects). The caller
+// owns it (ssh_disconnect + ssh_free). Throws sbx::Error (ExitCode::ssh_failed) with hints.
+ssh_session connect_authenticated(const Target& target);
 
 // libssh wants ssh_init once per process before any other call.
 inline void ensure_libssh() {

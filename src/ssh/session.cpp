@@ -555,13 +555,14 @@ void ensure_std_fds_open() {
 struct PumpConfig {
     SignalPipe* signals = nullptr;  // SIGWINCH resizes the pty; SIGTERM/SIGHUP end the session
     bool pty = false;
+    int in_fd = STDIN_FILENO;       // what feeds the remote stdin
 };
 
 // Moves bytes until the guest closes the channel; returns its exit status.
 int pump(const Target& t, ssh_session s, ssh_channel ch, ChannelWatch& watch, const PumpConfig& cfg) {
     SessionEvent event(s);
     std::array<char, k_stdin_chunk> buf{};
-    bool stdin_open = fd_is_open(STDIN_FILENO);
+    bool stdin_open = fd_is_open(cfg.in_fd);
     if (!stdin_open) {
         ssh_channel_send_eof(ch);
     }
@@ -583,7 +584,7 @@ int pump(const Target& t, ssh_session s, ssh_channel ch, ChannelWatch& watch, co
         int stdin_slot = -1;
         if (stdin_open && window > 0) {
             stdin_slot = static_cast<int>(n);
-            fds[n++] = {STDIN_FILENO, POLLIN, 0};
+            fds[n++] = {cfg.in_fd, POLLIN, 0};
         }
         int signal_slot = -1;
         if (cfg.signals != nullptr) {
@@ -616,7 +617,7 @@ int pump(const Target& t, ssh_session s, ssh_channel ch, ChannelWatch& watch, co
                 ssh_channel_send_eof(ch);
             } else if ((re & (POLLIN | POLLHUP | POLLERR)) != 0) {
                 std::size_t want = std::min<std::size_t>(window, buf.size());
-                ssize_t got = ::read(STDIN_FILENO, buf.data(), want);
+                ssize_t got = ::read(cfg.in_fd, buf.data(), want);
                 if (got > 0) {
                     // got <= the remote window, so this does not wait for the guest.
                     if (ssh_channel_write(ch, buf.data(), static_cast<uint32_t>(got)) == SSH_ERROR) {
@@ -659,6 +660,12 @@ void set_session_timeout(ssh_session s, std::chrono::milliseconds timeout) {
 }
 
 }  // namespace
+
+ssh_session detail::connect_authenticated(const Target& target) {
+    Connection c = open_or_throw(target);
+    set_session_timeout(c.session.get(), target.connect_timeout);
+    return c.session.release();
+}
 
 std::string probe(const Target& target) {
     try {
@@ -704,7 +711,7 @@ std::string probe(const Target& target) {
     }
 }
 
-int run_command(const Target& target, const std::vector<std::string>& argv) {
+int run_command(const Target& target, const std::vector<std::string>& argv, int stdin_fd) {
     if (argv.empty()) {
         throw Error("internal: ssh::run_command with an empty argv");
     }
@@ -731,7 +738,9 @@ int run_command(const Target& target, const std::vector<std::string>& argv) {
         throw_connection_error(target, {nullptr, Failure::channel,
                                         "the guest refused to run the command: " + libssh_error(s)});
     }
-    return pump(target, s, ch.get(), watch, PumpConfig{});
+    PumpConfig cfg;
+    cfg.in_fd = stdin_fd;
+    return pump(target, s, ch.get(), watch, cfg);
 }
 
 int interactive_shell(const Target& target) {

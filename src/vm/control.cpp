@@ -4,15 +4,20 @@
 #include "sbx/util/console.hpp"
 #include "sbx/util/error.hpp"
 #include "sbx/util/fs.hpp"
+#include "sbx/util/hash.hpp"
 #include "sbx/util/paths.hpp"
 #include "sbx/util/process.hpp"
 #include "sbx/util/strings.hpp"
 #include "sbx/vm/supervisor.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -222,6 +227,70 @@ bool is_our_supervisor(int pid, const std::string& name) {
     return words.size() >= 3 && words[1] == "_supervise" && words[2] == name;
 }
 
+// A profile this build cannot run is refused before anything starts.
+void refuse_unsupported(const profile::Profile& profile) {
+    auto missing = profile::unsupported_features(profile);
+    if (missing.empty()) {
+        return;
+    }
+    Error err(fmt::format("{} uses what this build of sbx cannot run yet:\n  {}", profile.file.string(),
+                          fmt::join(missing, "\n  ")),
+              {}, ExitCode::config);
+    err.hint("sbx refuses rather than start a VM that ignores part of its profile");
+    err.hint(fmt::format("remove those keys from {} to start it now (docs/profile.md, \"What sbx up runs today\")",
+                         profile.file.filename().string()));
+    throw err;
+}
+
+// Each [[forward]] host port must be free on 127.0.0.1 before QEMU tries to bind it.
+void check_forward_ports(const profile::Profile& profile) {
+    for (std::size_t i = 0; i < profile.forwards.size(); ++i) {
+        const auto& f = profile.forwards[i];
+        bool udp = f.proto == profile::Proto::udp;
+        int fd = ::socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            throw_errno("socket", errno);
+        }
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(f.host);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // as QEMU binds it
+        int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        int err = errno;
+        ::close(fd);
+        if (rc != 0) {
+            const char* proto = udp ? "udp" : "tcp";
+            throw Error(fmt::format("forward[{}]: 127.0.0.1:{} ({}) is {}", i, f.host, proto,
+                                    err == EADDRINUSE ? "already in use" : std::strerror(err)),
+                        {fmt::format("see what holds it: ss -{}lpn 'sport = :{}'", udp ? 'u' : 't', f.host),
+                         fmt::format("or pick another host port in {} ([[forward]] host = {})",
+                                     profile.file.string(), f.host)},
+                        ExitCode::failure);
+        }
+    }
+}
+
+// What [provision] would run, as one text: the marker file holds it, so a changed
+// provision is noticed.
+std::string provision_text(const profile::Profile& profile) {
+    std::string text;
+    for (const auto& r : profile.provision.run) {
+        text += "run: " + r + "\n";
+    }
+    if (!profile.provision.script.empty()) {
+        text += "script: " + profile.provision.script.string() + "\n";
+        std::error_code ec;
+        if (std::filesystem::is_regular_file(profile.provision.script, ec)) {
+            Fnv1a64 h;
+            h.add(read_file(profile.provision.script));
+            text += fmt::format("script-hash: {:016x}\n", h.value());
+        }
+    }
+    return text;
+}
+
 InstanceLayout existing_layout(const std::string& name) {
     InstanceLayout layout(paths::vms_root(), name);
     std::error_code ec;
@@ -235,7 +304,29 @@ InstanceLayout existing_layout(const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+// Runs [provision] after the first boot (and on request); notes a provision changed since.
+void maybe_provision(const profile::Profile& profile, const InstanceLayout& layout, bool again) {
+    if (profile.provision.empty()) {
+        return;
+    }
+    std::error_code ec;
+    bool done = std::filesystem::exists(layout.provisioned(), ec);
+    if (done && !again) {
+        if (read_file(layout.provisioned()) != provision_text(profile)) {
+            fmt::print("  note: [provision] changed since it ran; sbx up {} --provision runs it again\n",
+                       profile.name);
+        }
+        return;
+    }
+    provision(profile);
+}
+
+}  // namespace
+
 void up(const profile::Profile& profile, const UpOptions& options) {
+    refuse_unsupported(profile);
     auto t0 = Clock::now();
     InstanceLayout layout(paths::vms_root(), profile.name);
     make_private_dirs(layout.dir());
@@ -251,6 +342,7 @@ void up(const profile::Profile& profile, const UpOptions& options) {
         auto s = instance::read_state(layout);
         if (s.status == "running") {
             fmt::print("{} is already running\n", profile.name);
+            maybe_provision(profile, layout, options.provision);
             print_summary(layout, s, -1);
             return;
         }
@@ -258,6 +350,7 @@ void up(const profile::Profile& profile, const UpOptions& options) {
             // Its `sbx up` was interrupted: follow the start in progress instead.
             fmt::print("  a start of {} is in progress; following it\n", profile.name);
             follow_start(layout, s.run_id, 0, nullptr, limit);
+            maybe_provision(profile, layout, options.provision);
             print_summary(layout, instance::read_state(layout), ms_since(t0));
             return;
         }
@@ -269,9 +362,11 @@ void up(const profile::Profile& profile, const UpOptions& options) {
         console::step("recover", fmt::format("the last supervisor of {} died (pid {}); starting afresh",
                                              profile.name, prior.supervisor_pid));
     }
+    check_forward_ports(profile);
     if (options.fresh) {
         std::error_code ec;
         std::filesystem::remove(layout.disk(), ec);
+        std::filesystem::remove(layout.provisioned(), ec);  // a new disk was never provisioned
         console::step("fresh", "discarded the VM's disk");
     }
 
@@ -304,7 +399,67 @@ void up(const profile::Profile& profile, const UpOptions& options) {
     }
     ::close(log_fd);
     auto result = follow_start(layout, run_id, offset, &child, limit);
+    maybe_provision(profile, layout, options.provision);
     print_summary(layout, instance::read_state(layout), result.ready.value("ms", ms_since(t0)));
+}
+
+void provision(const profile::Profile& profile) {
+    InstanceLayout layout(paths::vms_root(), profile.name);
+    auto target = ssh_target(profile.name);
+    const auto& prov = profile.provision;
+    std::size_t total = prov.run.size() + (prov.script.empty() ? 0 : 1);
+    auto t0 = Clock::now();
+    std::error_code ec;
+    std::filesystem::remove(layout.provisioned(), ec);
+    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0) {
+        throw_errno("open /dev/null", errno);
+    }
+    std::size_t step = 0;
+    auto fail = [&](const std::string& what, int status) {
+        ::close(null_fd);
+        throw Error(fmt::format("provisioning {} failed at step {} of {} (exit status {}): {}", profile.name,
+                                step, total, status, what),
+                    {fmt::format("the step's output is above; fix [provision] in {}", profile.file.string()),
+                     fmt::format("sbx up {} runs the provisioning again (the VM stays up meanwhile)", profile.name)});
+    };
+    for (const auto& cmd : prov.run) {
+        ++step;
+        auto t = Clock::now();
+        console::step("provision", fmt::format("[{}/{}] {}", step, total, cmd));
+        std::fflush(stdout);
+        // As root, with no stdin: a prompt must fail rather than wait forever.
+        int status = ssh::run_command(target, {"sudo", "-n", "env", "DEBIAN_FRONTEND=noninteractive", "sh",
+                                               "-c", cmd},
+                                      null_fd);
+        if (status != 0) {
+            fail(cmd, status);
+        }
+        console::step("", fmt::format("[{}/{}] done", step, total), ms_since(t));
+    }
+    if (!prov.script.empty()) {
+        ++step;
+        auto t = Clock::now();
+        console::step("provision", fmt::format("[{}/{}] script {}", step, total, prov.script.string()));
+        std::fflush(stdout);
+        int script_fd = ::open(prov.script.c_str(), O_RDONLY | O_CLOEXEC);
+        if (script_fd < 0) {
+            ::close(null_fd);
+            throw_errno(fmt::format("cannot read {}", prov.script.string()), errno);
+        }
+        // The script arrives on stdin; it cannot read a terminal either.
+        int status = ssh::run_command(target, {"sudo", "-n", "env", "DEBIAN_FRONTEND=noninteractive", "sh",
+                                               "-s"},
+                                      script_fd);
+        ::close(script_fd);
+        if (status != 0) {
+            fail("script " + prov.script.string(), status);
+        }
+        console::step("", fmt::format("[{}/{}] done", step, total), ms_since(t));
+    }
+    ::close(null_fd);
+    write_file_atomic(layout.provisioned(), provision_text(profile));
+    console::step("provision", fmt::format("{} step{} done", total, total == 1 ? "" : "s"), ms_since(t0));
 }
 
 void down(const std::string& name, const DownOptions& options) {
@@ -458,6 +613,9 @@ void print_status(const std::string& name, bool as_json) {
     }
     if (info.status == "running") {
         fmt::print("{:<12} {}@127.0.0.1:{}\n", "ssh:", s.ssh_user, s.ssh_port);
+        for (const auto& f : s.forwards) {
+            fmt::print("{:<12} {}\n", "forward:", f);
+        }
         fmt::print("{:<12} supervisor {}, qemu {}\n", "pids:", s.supervisor_pid, s.qemu_pid);
         if (s.ready_at_ms) {
             fmt::print("{:<12} {}\n", "uptime:", format_duration_ms(instance::now_ms() - s.ready_at_ms));

@@ -263,6 +263,10 @@ void Supervisor::prepare() {
     m_state.ssh_port = pick_free_port();
     m_plan = plan::make_launch_plan(
         {m_profile, m_accel, m_layout, m_image, m_state.ssh_port, m_tsc_khz});
+    m_state.forwards.clear();
+    for (const auto& f : m_plan.forwards) {
+        m_state.forwards.push_back(f.describe());
+    }
     bool have_disk = std::filesystem::exists(m_layout.disk(), ec);
     if (have_disk && !m_state.image_id.empty() && m_state.image_id != image_id) {
         // The overlay's blocks only make sense over the exact base it was created on.

@@ -1,4 +1,5 @@
-// Launch plan golden files: the exact QEMU argv for a KVM host and a TCG host.
+// Launch plan golden files: the exact QEMU argv for a KVM host, a TCG host, and a profile
+// with forwards read by the real loader.
 // SBX_UPDATE_GOLDEN=1 rewrites them; review the diff before committing.
 
 #include "sbx/plan/launch_plan.hpp"
@@ -43,6 +44,17 @@ plan::LaunchPlan plan_for(profile::Accel accel) {
 TEST(PlanGolden, KvmHost) { check_golden("plan_kvm.txt", plan::render(plan_for(profile::Accel::kvm))); }
 
 TEST(PlanGolden, TcgHost) { check_golden("plan_tcg.txt", plan::render(plan_for(profile::Accel::tcg))); }
+
+// A profile as users write it, read by the real loader: forwards and a non-default user.
+TEST(PlanGolden, WebdevProfileOnKvm) {
+    auto prof = profile::load_profile_file(std::filesystem::path(SBX_SOURCE_DIR) / "tests/profiles/good/webdev.toml");
+    instance::InstanceLayout layout("/state/sbx/vms", prof.name);
+    auto image = image::image_files("/data/sbx/images", prof.vm.image);
+    auto plan = plan::make_launch_plan({prof, {profile::Accel::kvm, "test"}, layout, image, 40023, 0});
+    ASSERT_EQ(plan.forwards.size(), 2u);
+    EXPECT_EQ(plan.forwards[1].describe(), "udp 127.0.0.1:5353 -> 53");
+    check_golden("plan_webdev_kvm.txt", plan::render(plan));
+}
 
 TEST(Plan, IsAPureFunctionOfItsInputs) {
     auto a = plan_for(profile::Accel::tcg);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace sbx::instance {
 
@@ -29,6 +30,7 @@ struct State {
     std::int64_t ready_at_ms = 0;     // SSH ready
     std::int64_t stopped_at_ms = 0;
     std::string last_error;           // why it stopped or failed, for `sbx status`
+    std::vector<std::string> forwards;  // "tcp 127.0.0.1:8080 -> 3000", for `sbx status`
 };
 
 nlohmann::json to_json(const State& s);

@@ -23,6 +23,14 @@ struct LaunchInputs {
     std::uint64_t host_tsc_khz = 0;  // host::HostFacts::tsc_khz (used under TCG)
 };
 
+// A host 127.0.0.1 port that reaches a guest port ([[forward]]).
+struct PortForward {
+    std::string proto;  // "tcp" or "udp"
+    int host = 0;
+    int guest = 0;
+    std::string describe() const;  // "tcp 127.0.0.1:8080 -> 3000"
+};
+
 struct LaunchPlan {
     std::string accel;                       // "kvm" or "tcg"
     std::string kernel_cmdline;
@@ -30,6 +38,7 @@ struct LaunchPlan {
     // qemu-img argv that creates the overlay disk when it does not exist yet.
     std::vector<std::string> create_disk_argv;
     int ssh_port = 0;
+    std::vector<PortForward> forwards;       // the profile's [[forward]]s, SSH not included
 };
 
 LaunchPlan make_launch_plan(const LaunchInputs& in);

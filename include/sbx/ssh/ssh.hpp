@@ -40,7 +40,8 @@ std::string probe(const Target& target);
 // stdout and stderr passed through. Returns the remote exit status (255 if the guest
 // gave none, e.g. killed by a signal). Throws sbx::Error (ExitCode::ssh_failed) when it
 // cannot connect or the connection drops. A closed fd 0/1/2 is replaced by /dev/null.
-int run_command(const Target& target, const std::vector<std::string>& argv);
+// `stdin_fd` feeds the remote stdin (our stdin by default).
+int run_command(const Target& target, const std::vector<std::string>& argv, int stdin_fd = 0);
 
 // Interactive login shell on a pty: local terminal in raw mode (restored on every exit
 // path), window-size changes forwarded, returns the shell's exit status. When stdin is

@@ -13,7 +13,7 @@ namespace sbx {
 
 class TomlProblems {
 public:
-    // `file` is the name shown in every line.
+    // `file` is the name shown in every line, unless a node's source names another file.
     explicit TomlProblems(std::string file) : m_file(std::move(file)) {}
 
     void add(const toml::source_region& where, std::string_view key, std::string_view what);
@@ -27,6 +27,8 @@ public:
 
 private:
     struct Line {
+        std::uint32_t other_file;  // 0: the file itself first, then files it extends
+        std::string file;
         std::uint32_t line;
         std::uint32_t column;
         std::string text;

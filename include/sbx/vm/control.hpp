@@ -14,13 +14,20 @@
 namespace sbx::vm {
 
 struct UpOptions {
-    bool fresh = false;  // discard the VM's disk first
+    bool fresh = false;      // discard the VM's disk first
+    bool provision = false;  // run [provision] again even if it ran before
 };
 
 // Builds the image if missing, starts the supervisor (unless one runs), follows its
-// events and prints progress, returns once SSH is ready. Throws on failure with the
-// supervisor's reason and the guest's last console lines.
+// events and prints progress, returns once SSH is ready, then runs [provision] if it has
+// not run yet (or options.provision). Throws on failure with the supervisor's reason and
+// the guest's last console lines; a failing provision step throws naming the step.
+// Refuses a profile that uses features this build cannot run (profile::unsupported_features).
 void up(const profile::Profile& profile, const UpOptions& options);
+
+// Runs the profile's [provision] steps over SSH on a running instance, output streamed, and
+// records that they ran. Throws naming the failing step.
+void provision(const profile::Profile& profile);
 
 struct DownOptions {
     bool force = false;
