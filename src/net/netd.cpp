@@ -1,0 +1,491 @@
+// netd's event loop. Theory of operation:
+//
+//   One thread, one poll() per turn over: a signalfd (SIGTERM/SIGINT/SIGHUP: clean exit), the
+//   listening socket until QEMU connects and then QEMU's socket, libslirp's sockets
+//   (slirp_pollfds_fill) and c-ares's sockets. The poll timeout is the nearest of libslirp's
+//   own timeout, its timers, c-ares's timeout and the 1 s housekeeping tick.
+//
+//   Guest -> host: bulk reads (up to k_reads_per_turn per turn) into the Deframer's buffer
+//   (k_in_buffer bytes); every complete frame goes to Filter::on_guest_frame and then to
+//   libslirp (pass), back to the guest (reply: RST, ICMP unreachable, DNS answer), nowhere
+//   (drop), or to the resolver (dns_lookup; the answer frame comes back through
+//   Filter::complete_dns/fail_dns when c-ares finishes). A corrupt length prefix ends the
+//   connection and netd (exit 1): the stream cannot be resynchronised.
+//
+//   Host -> guest: libslirp's send_packet -> Filter::on_host_frame -> the output queue, one
+//   contiguous buffer of k_out_buffer bytes holding [length][frame] records. It is flushed
+//   with non-blocking send() at the end of each turn (and early when it passes
+//   k_flush_early). When QEMU does not drain its socket and a frame does not fit, the frame
+//   is dropped and counted (TCP in the guest retransmits); netd never blocks on QEMU and
+//   never grows the queue.
+//
+//   Every k_tick_ms: decisions drained from the filter are appended to the decision log and,
+//   when any counter changed, the stats file is rewritten in place.
+//
+//   No allocation per frame: the input buffer, output queue, pollfd vector (reserved) and
+//   decision array are sized at start-up.
+
+#include "sbx/net/netd.hpp"
+
+#include "sbx/net/deframer.hpp"
+#include "sbx/net/filter.hpp"
+#include "sbx/net/net_log.hpp"
+#include "sbx/net/resolver.hpp"
+#include "sbx/net/sandbox.hpp"
+#include "sbx/net/slirp_stack.hpp"
+#include "sbx/util/error.hpp"
+
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+
+namespace sbx::net {
+
+namespace {
+
+constexpr std::size_t k_in_buffer = 1u << 20;      // deframer buffer: bulk reads up to ~1 MiB
+constexpr std::size_t k_out_buffer = 4u << 20;     // output queue toward QEMU
+constexpr std::size_t k_flush_early = 256u << 10;  // flush mid-turn once this much is queued
+constexpr int k_reads_per_turn = 16;               // then let libslirp and c-ares run
+constexpr std::uint64_t k_tick_ms = 1000;
+constexpr int k_socket_buffer = 4 << 20;  // asked of the kernel for QEMU's socket
+
+std::int64_t wall_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+class Fd {
+public:
+    Fd() = default;
+    explicit Fd(int fd) : m_fd(fd) {}
+    ~Fd() { reset(); }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    int get() const { return m_fd; }
+    void reset(int fd = -1) {
+        if (m_fd >= 0) {
+            ::close(m_fd);
+        }
+        m_fd = fd;
+    }
+
+private:
+    int m_fd = -1;
+};
+
+sockaddr_un unix_address(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    return addr;
+}
+
+class Netd final : public GuestSink, public ResolverSink {
+public:
+    explicit Netd(const NetdConfig& config);
+    int run();
+
+    void to_guest(std::span<const std::byte> frame) noexcept override;
+    void resolved(std::uint32_t token, std::span<const IpAddr> addrs, std::uint32_t ttl_s) noexcept override;
+    void failed(std::uint32_t token, bool nxdomain) noexcept override;
+
+private:
+    void listen_socket();
+    void accept_qemu();
+    bool read_guest();  // false: the connection is over
+    void handle_guest_frame(std::span<const std::byte> frame) noexcept;
+    void enqueue(std::span<const std::byte> frame) noexcept;
+    void flush() noexcept;
+    void tick(bool force) noexcept;
+    int poll_timeout(std::uint32_t slirp_timeout) const;
+
+    NetdConfig m_config;
+    DecisionLog m_log;
+    StatsFile m_stats;
+    Filter m_filter;
+    std::unique_ptr<SlirpStack> m_slirp;
+    std::unique_ptr<Resolver> m_resolver;
+    Deframer m_in{k_in_buffer};
+    std::unique_ptr<std::byte[]> m_out;
+    std::size_t m_out_head = 0, m_out_tail = 0;
+    Fd m_listen, m_qemu, m_signals;
+    std::vector<pollfd> m_fds;
+    std::vector<Decision> m_decisions;
+    RuntimeCounters m_runtime;
+    Counters m_last_counters{};
+    RuntimeCounters m_last_runtime{};
+    bool m_stats_written = false;
+    std::uint64_t m_now = 0;
+    std::uint64_t m_next_tick = 0;
+    bool m_qemu_gone = false;
+    bool m_stream_error = false;
+};
+
+Netd::Netd(const NetdConfig& config)
+    : m_config(config),
+      m_log(config.decision_log.empty() ? DecisionLog{} : DecisionLog(config.decision_log)),
+      m_stats(config.stats.empty() ? StatsFile{} : StatsFile(config.stats)),
+      m_filter(config.policy, config.guest, config.limits),
+      m_out(new std::byte[k_out_buffer]),
+      m_decisions(config.limits.decisions) {
+    m_now = monotonic_ms();
+    m_slirp = std::make_unique<SlirpStack>(config.guest, *this);
+    for (const auto& f : config.forwards) {
+        m_slirp->add_forward(f);
+    }
+    m_resolver = std::make_unique<Resolver>(config.resolv_conf, *this);
+    m_fds.reserve(4096);
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    m_signals.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+    if (m_signals.get() < 0) {
+        throw_errno("netd: signalfd", errno);
+    }
+    listen_socket();
+}
+
+// Listens on a temporary name, then renames it into place: the configured path appears
+// only once netd can serve it (netd_socket_ready()).
+void Netd::listen_socket() {
+    const std::string path = m_config.socket.string();
+    std::string tmp = (m_config.socket.parent_path() / fmt::format(".netd{}.sock", ::getpid())).string();
+    if (tmp.size() > 107) {
+        tmp = path;  // no room for a temporary name: bind in place
+    }
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        throw_errno(fmt::format("cannot remove the stale socket {}", path), errno);
+    }
+    ::unlink(tmp.c_str());
+    m_listen.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (m_listen.get() < 0) {
+        throw_errno("netd: socket", errno);
+    }
+    auto addr = unix_address(tmp);
+    mode_t old = ::umask(077);
+    int rc = ::bind(m_listen.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    int err = errno;
+    ::umask(old);
+    if (rc != 0) {
+        throw_errno(fmt::format("cannot listen on {}", tmp), err);
+    }
+    if (::listen(m_listen.get(), 1) != 0) {
+        throw_errno(fmt::format("cannot listen on {}", tmp), errno);
+    }
+    if (tmp != path && ::rename(tmp.c_str(), path.c_str()) != 0) {
+        err = errno;
+        ::unlink(tmp.c_str());
+        throw_errno(fmt::format("cannot rename {} to {}", tmp, path), err);
+    }
+}
+
+void Netd::accept_qemu() {
+    int fd = ::accept4(m_listen.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        return;  // EAGAIN, or the client gave up: keep listening
+    }
+    m_qemu.reset(fd);
+    m_listen.reset();  // exactly one client: later connections are refused
+    int size = k_socket_buffer;
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    std::fprintf(stderr, "netd: guest connected\n");
+}
+
+bool Netd::read_guest() {
+    for (int i = 0; i < k_reads_per_turn; ++i) {
+        auto space = m_in.write_space();
+        if (space.empty()) {
+            return !m_in.failed();
+        }
+        ssize_t n = ::read(m_qemu.get(), space.data(), space.size());
+        if (n == 0) {
+            return false;
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        }
+        m_in.commit(static_cast<std::size_t>(n));
+        m_now = monotonic_ms();
+        for (;;) {
+            auto next = m_in.next();
+            if (next.status == Deframer::Status::frame) {
+                handle_guest_frame(next.frame);
+                continue;
+            }
+            if (next.status == Deframer::Status::error) {
+                ++m_runtime.stream_errors;
+                m_stream_error = true;
+                return false;
+            }
+            break;
+        }
+        if (static_cast<std::size_t>(n) < space.size()) {
+            break;  // drained for now
+        }
+        if (m_out_tail - m_out_head >= k_flush_early) {
+            flush();
+        }
+    }
+    return true;
+}
+
+void Netd::handle_guest_frame(std::span<const std::byte> frame) noexcept {
+    auto r = m_filter.on_guest_frame(frame, m_now);
+    switch (r.kind) {
+        case GuestFrameResult::Kind::pass:
+            m_slirp->input(frame);
+            break;
+        case GuestFrameResult::Kind::drop:
+            break;
+        case GuestFrameResult::Kind::reply:
+            enqueue(r.reply);
+            break;
+        case GuestFrameResult::Kind::dns_lookup:
+            try {
+                m_resolver->lookup(r.lookup.token, r.lookup.name, r.lookup.qtype);
+            } catch (...) {
+                auto f = m_filter.fail_dns(r.lookup.token, false, m_now);
+                enqueue(f);
+            }
+            break;
+    }
+}
+
+void Netd::to_guest(std::span<const std::byte> frame) noexcept {
+    if (m_filter.on_host_frame(frame, m_now)) {
+        enqueue(frame);
+    }
+}
+
+void Netd::resolved(std::uint32_t token, std::span<const IpAddr> addrs, std::uint32_t ttl_s) noexcept {
+    enqueue(m_filter.complete_dns(token, addrs, ttl_s, m_now));
+}
+
+void Netd::failed(std::uint32_t token, bool nxdomain) noexcept {
+    enqueue(m_filter.fail_dns(token, nxdomain, m_now));
+}
+
+void Netd::enqueue(std::span<const std::byte> frame) noexcept {
+    if (frame.empty()) {
+        return;
+    }
+    if (m_qemu.get() < 0 || frame.size() > Deframer::k_max_frame) {
+        ++m_runtime.out_dropped;
+        return;
+    }
+    std::size_t need = Deframer::k_header + frame.size();
+    if (m_out_tail + need > k_out_buffer && m_out_head > 0) {
+        std::memmove(m_out.get(), m_out.get() + m_out_head, m_out_tail - m_out_head);
+        m_out_tail -= m_out_head;
+        m_out_head = 0;
+    }
+    if (m_out_tail + need > k_out_buffer) {
+        ++m_runtime.out_dropped;
+        return;
+    }
+    auto prefix = stream_prefix(frame.size());
+    std::memcpy(m_out.get() + m_out_tail, prefix.data(), prefix.size());
+    std::memcpy(m_out.get() + m_out_tail + prefix.size(), frame.data(), frame.size());
+    m_out_tail += need;
+}
+
+void Netd::flush() noexcept {
+    while (m_out_head < m_out_tail && m_qemu.get() >= 0) {
+        ssize_t n = ::send(m_qemu.get(), m_out.get() + m_out_head, m_out_tail - m_out_head,
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            m_out_head += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        m_qemu_gone = true;  // EPIPE, ECONNRESET: QEMU went away
+        return;
+    }
+    if (m_out_head == m_out_tail) {
+        m_out_head = m_out_tail = 0;
+    }
+}
+
+void Netd::tick(bool force) noexcept {
+    if (!force && m_now < m_next_tick) {
+        return;
+    }
+    m_next_tick = m_now + k_tick_ms;
+    auto wall = wall_ms();
+    for (;;) {
+        std::size_t n = m_filter.drain_decisions(m_decisions);
+        if (n == 0) {
+            break;
+        }
+        m_log.append(std::span<const Decision>(m_decisions.data(), n), m_now, wall);
+        if (n < m_decisions.size()) {
+            break;
+        }
+    }
+    m_runtime.guest_errors = m_slirp->guest_errors();
+    m_runtime.dns_in_flight = m_resolver->in_flight();
+    const Counters& c = m_filter.counters();
+    bool changed = std::memcmp(&c, &m_last_counters, sizeof c) != 0 ||
+                   std::memcmp(&m_runtime, &m_last_runtime, sizeof m_runtime) != 0;
+    if (changed || !m_stats_written) {
+        m_stats.write(c, m_runtime, wall);
+        m_last_counters = c;
+        m_last_runtime = m_runtime;
+        m_stats_written = true;
+    }
+}
+
+int Netd::poll_timeout(std::uint32_t slirp_timeout) const {
+    std::uint64_t timeout = std::min<std::uint64_t>(slirp_timeout, k_tick_ms);
+    if (m_next_tick > m_now) {
+        timeout = std::min<std::uint64_t>(timeout, m_next_tick - m_now);
+    } else {
+        timeout = 0;
+    }
+    if (auto t = m_slirp->next_timer_ms()) {
+        timeout = std::min<std::uint64_t>(timeout, *t > m_now ? *t - m_now : 0);
+    }
+    if (auto t = m_resolver->timeout_ms()) {
+        timeout = std::min<std::uint64_t>(timeout, static_cast<std::uint64_t>(std::max(*t, 0)));
+    }
+    return static_cast<int>(timeout);
+}
+
+int Netd::run() {
+    m_now = monotonic_ms();
+    tick(true);
+    for (;;) {
+        m_fds.clear();
+        m_fds.push_back(pollfd{m_signals.get(), POLLIN, 0});
+        if (m_qemu.get() >= 0) {
+            short ev = POLLIN;
+            if (m_out_tail > m_out_head) {
+                ev = static_cast<short>(ev | POLLOUT);
+            }
+            m_fds.push_back(pollfd{m_qemu.get(), ev, 0});
+        } else {
+            m_fds.push_back(pollfd{m_listen.get(), POLLIN, 0});
+        }
+        std::uint32_t slirp_timeout = UINT32_MAX;
+        m_slirp->fill(m_fds, slirp_timeout);
+        std::size_t ares_first = 0, ares_count = 0;
+        m_resolver->fill(m_fds, ares_first, ares_count);
+
+        int rc = ::poll(m_fds.data(), m_fds.size(), poll_timeout(slirp_timeout));
+        bool poll_failed = rc < 0 && errno != EINTR;
+        if (rc < 0) {
+            for (auto& p : m_fds) {
+                p.revents = 0;
+            }
+        }
+        m_now = monotonic_ms();
+
+        if (m_fds[0].revents & POLLIN) {
+            signalfd_siginfo si{};
+            if (::read(m_signals.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+                std::fprintf(stderr, "netd: signal %u, stopping\n", si.ssi_signo);
+                tick(true);
+                return 0;
+            }
+        }
+        short qrev = m_fds[1].revents;
+        if (m_qemu.get() < 0) {
+            if (qrev & POLLIN) {
+                accept_qemu();
+            }
+        } else {
+            if (qrev & (POLLIN | POLLHUP | POLLERR)) {
+                if (!read_guest()) {
+                    m_qemu_gone = true;
+                }
+            }
+        }
+        m_slirp->poll(m_fds, poll_failed);
+        m_resolver->process(m_fds, ares_first, ares_count);
+        m_now = monotonic_ms();
+        m_slirp->run_timers(m_now);
+        flush();
+        tick(false);
+        if (m_stream_error) {
+            tick(true);
+            std::fprintf(stderr,
+                         "netd: the guest stream is corrupt (a length prefix no frame can have); "
+                         "closing it\n");
+            return 1;
+        }
+        if (m_qemu_gone) {
+            tick(true);
+            std::fprintf(stderr, "netd: the guest disconnected, exiting\n");
+            return 0;
+        }
+    }
+}
+
+std::string policy_summary(const NetdConfig& c) {
+    std::string mode = c.policy.mode == Mode::allowlist ? "allowlist"
+                       : c.policy.mode == Mode::open    ? "open"
+                                                        : "none";
+    std::string fw;
+    for (const auto& f : c.forwards) {
+        fw += fmt::format("{}127.0.0.1:{}->{}/{}", fw.empty() ? "" : ", ", f.host_port, f.guest_port,
+                          to_string(f.proto));
+    }
+    return fmt::format("policy {} ({} rules, {} host ports{}), forwards: {}", mode, c.policy.rules.size(),
+                       c.policy.host_ports.size(), c.policy.learn ? ", learn mode" : "",
+                       fw.empty() ? "none" : fw);
+}
+
+}  // namespace
+
+int run_netd(const NetdConfig& config) {
+    Netd netd(config);
+    std::fprintf(stderr, "netd: %s\n", policy_summary(config).c_str());
+    auto sandbox = enter_sandbox();
+    std::fprintf(stderr, "netd: sandboxed (no new privileges, seccomp allowlist of %zu rules)\n",
+                 sandbox.allowed_syscalls);
+    std::fprintf(stdout, "%.*s\n", static_cast<int>(k_netd_ready_line.size()), k_netd_ready_line.data());
+    std::fflush(stdout);
+    return netd.run();
+}
+
+std::vector<std::string> netd_argv(const std::filesystem::path& sbx_exe,
+                                   const std::filesystem::path& config) {
+    return {sbx_exe.string(), "_netd", "--config", config.string()};
+}
+
+bool netd_socket_ready(const std::filesystem::path& socket) {
+    struct stat st {};
+    return ::lstat(socket.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+}  // namespace sbx::net
