@@ -21,8 +21,8 @@ namespace {
 
 std::string summary(const Profile& p) {
     std::vector<std::string> parts;
-    parts.push_back(fmt::format("vm {}, {} cpus, {} memory, {} disk", p.vm.image, p.vm.cpus, format_size(p.vm.memory),
-                                format_size(p.vm.disk)));
+    parts.push_back(fmt::format("vm {}, {} cpu{}, {} memory, {} disk", p.vm.image, p.vm.cpus, p.vm.cpus == 1 ? "" : "s",
+                                format_size(p.vm.memory), format_size(p.vm.disk)));
     std::string net = "network " + to_string(p.network.policy);
     if (p.network.policy == NetPolicy::allowlist) {
         net += fmt::format(" ({} rule{})", p.network.allow.size(), p.network.allow.size() == 1 ? "" : "s");
