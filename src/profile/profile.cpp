@@ -49,11 +49,16 @@ std::optional<std::filesystem::path> find_parent(const std::string& ref, const s
     if (!valid_instance_name(ref)) {
         return std::nullopt;
     }
-    if (std::filesystem::is_regular_file(dir / (ref + ".toml"), ec)) {
-        return (dir / (ref + ".toml")).lexically_normal();
+    // A profile never finds itself: ~/.config/sbx/profiles/work.toml may extend the shipped work.
+    std::vector<std::filesystem::path> dirs = {dir};
+    for (const auto& d : paths::search_dirs("profiles")) {
+        dirs.push_back(std::filesystem::absolute(d));
     }
-    if (auto found = paths::find_named("profiles", ref)) {
-        return std::filesystem::absolute(*found).lexically_normal();
+    for (const auto& d : dirs) {
+        auto candidate = (d / (ref + ".toml")).lexically_normal();
+        if (candidate != from && std::filesystem::is_regular_file(candidate, ec)) {
+            return candidate;
+        }
     }
     return std::nullopt;
 }

@@ -147,6 +147,23 @@ TEST(ProfileSchema, ExtendsByNameFindsASibling) {
     EXPECT_EQ(profile::load_profile_file(child).ssh.user, "alice");
 }
 
+TEST(ProfileSchema, AProfileMayExtendTheOneItShadows) {
+    TempDir dir;
+    dir.write("cfg/sbx/profiles/work.toml", "extends = \"work\"\n[vm]\ncpus = 5\n");
+    dir.write("profiles/work.toml", "[vm]\nmemory = \"3G\"\n");
+    auto old = std::filesystem::current_path();
+    std::filesystem::current_path(dir.path());
+    ::setenv("XDG_CONFIG_HOME", (dir.path() / "cfg").c_str(), 1);
+    // ./profiles comes first in the search order, so the user's copy extends it.
+    auto p = profile::load_profile_file(dir.path() / "cfg/sbx/profiles/work.toml");
+    EXPECT_EQ(p.vm.cpus, 5);
+    EXPECT_EQ(p.vm.memory, 3ULL << 30);
+    ASSERT_EQ(p.parents.size(), 1u);
+    EXPECT_EQ(p.parents[0], dir.path() / "profiles/work.toml");
+    std::filesystem::current_path(old);
+    ::unsetenv("XDG_CONFIG_HOME");
+}
+
 TEST(ProfileSchema, ProblemsInAParentNameTheParentFile) {
     TempDir dir;
     auto parent = dir.write("base.toml", "[vm]\ncpus = 100\n");
