@@ -206,11 +206,13 @@ std::pair<std::string, std::string> guest_split(const std::string& path) {
 // The name a source gets inside a destination folder; empty for ".", ".." and "/", whose
 // contents go straight into the folder (as `cp -r . dst` does).
 std::string source_name(const std::string& source) {
-    std::string name = guest_split(source).second;
+    auto parts = guest_split(source);
+    // Compared as a string_view: GCC 12 at -O2 warns (falsely) on std::string == "..." here.
+    std::string_view name = parts.second;
     if (name.empty() || name == "." || name == ".." || name == "/") {
         return "";
     }
-    return name;
+    return parts.second;
 }
 
 bool valid_entry_name(const char* name) {

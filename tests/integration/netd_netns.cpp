@@ -342,9 +342,12 @@ std::vector<std::uint8_t> framed(std::uint16_t ethertype, const std::vector<std:
                                    static_cast<std::uint8_t>(ethertype)};
     f.insert(f.end(), payload.begin(), payload.end());
     std::uint32_t len = length_override.value_or(static_cast<std::uint32_t>(f.size()));
-    std::vector<std::uint8_t> out = {static_cast<std::uint8_t>(len >> 24),
-                                     static_cast<std::uint8_t>(len >> 16),
-                                     static_cast<std::uint8_t>(len >> 8), static_cast<std::uint8_t>(len)};
+    // Reserved first: GCC 12 at -O2 warns (falsely) on growing a 4-byte initializer list.
+    std::vector<std::uint8_t> out;
+    out.reserve(4 + f.size());
+    for (int shift : {24, 16, 8, 0}) {
+        out.push_back(static_cast<std::uint8_t>(len >> shift));
+    }
     out.insert(out.end(), f.begin(), f.end());
     return out;
 }
