@@ -7,6 +7,8 @@
 #include "sbx/util/error.hpp"
 #include "sbx/util/process.hpp"
 
+#include "loopback_ports.hpp"
+
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -63,35 +65,8 @@ std::string random_bytes(std::size_t n, unsigned seed) {
     return s;
 }
 
-int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-        if (fd >= 0) {
-            ::close(fd);
-        }
-        return -1;
-    }
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
-bool port_accepts(int port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    bool ok = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    if (fd >= 0) {
-        ::close(fd);
-    }
-    return ok;
-}
+using sbx::test::free_port;
+using sbx::test::port_accepts;
 
 // One sshd with SFTP for the whole suite.
 class SftpServer {

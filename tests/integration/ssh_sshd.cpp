@@ -8,6 +8,8 @@
 #include "sbx/util/fs.hpp"
 #include "sbx/util/process.hpp"
 
+#include "loopback_ports.hpp"
+
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -57,37 +59,8 @@ void spit(const fs::path& p, const std::string& data) {
     out << data;
 }
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
-int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-        if (fd >= 0) {
-            ::close(fd);
-        }
-        return -1;
-    }
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
-bool port_accepts(int port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    bool ok = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    if (fd >= 0) {
-        ::close(fd);
-    }
-    return ok;
-}
+using sbx::test::free_port;
+using sbx::test::port_accepts;
 
 // One sshd for the whole suite.
 class Sshd {
