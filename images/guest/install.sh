@@ -99,7 +99,7 @@ main() {
 ff02::1		ip6-allnodes
 ff02::2		ip6-allrouters
 EOF
-    # No resolved: the slirp DNS forwarder, fixed like the address (guest.hpp).
+    # No resolved: netd is the guest's only resolver, fixed like the address (guest.hpp).
     rm -f /etc/resolv.conf
     echo "nameserver 10.0.2.3" > /etc/resolv.conf
     # The kernel mounts / rw (root=LABEL=sbxroot rw); no fsck pass: the journal covers crashes.

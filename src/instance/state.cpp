@@ -16,14 +16,15 @@ using nlohmann::json;
 
 json to_json(const State& s) {
     return json{{"status", s.status},         {"supervisor_pid", s.supervisor_pid},
-                {"qemu_pid", s.qemu_pid},     {"ssh_port", s.ssh_port},
+                {"qemu_pid", s.qemu_pid},     {"netd_pid", s.netd_pid},
+                {"ssh_port", s.ssh_port},
                 {"ssh_user", s.ssh_user},     {"accel", s.accel},
                 {"cpus", s.cpus},             {"memory", s.memory},
                 {"image", s.image}, {"image_id", s.image_id},           {"profile_file", s.profile_file},
                 {"run_id", s.run_id},
                 {"started_at_ms", s.started_at_ms}, {"ready_at_ms", s.ready_at_ms},
                 {"stopped_at_ms", s.stopped_at_ms}, {"last_error", s.last_error},
-                {"forwards", s.forwards}};
+                {"forwards", s.forwards},     {"network", s.network}};
 }
 
 State state_from_json(const json& j) {
@@ -31,6 +32,7 @@ State state_from_json(const json& j) {
     s.status = j.value("status", s.status);
     s.supervisor_pid = j.value("supervisor_pid", 0);
     s.qemu_pid = j.value("qemu_pid", 0);
+    s.netd_pid = j.value("netd_pid", 0);
     s.ssh_port = j.value("ssh_port", 0);
     s.ssh_user = j.value("ssh_user", "");
     s.accel = j.value("accel", "");
@@ -45,6 +47,7 @@ State state_from_json(const json& j) {
     s.stopped_at_ms = j.value("stopped_at_ms", std::int64_t{0});
     s.last_error = j.value("last_error", "");
     s.forwards = j.value("forwards", std::vector<std::string>{});
+    s.network = j.value("network", "");
     return s;
 }
 

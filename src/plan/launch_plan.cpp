@@ -1,6 +1,8 @@
 #include "sbx/plan/launch_plan.hpp"
 
 #include "sbx/image/guest.hpp"
+#include "sbx/net/netd.hpp"
+#include "sbx/util/error.hpp"
 #include "sbx/util/strings.hpp"
 
 #include <fmt/format.h>
@@ -11,6 +13,41 @@ std::string PortForward::describe() const {
     return fmt::format("{} 127.0.0.1:{} -> {}", proto, host, guest);
 }
 
+net::Policy compile_policy(const profile::NetworkSection& network) {
+    net::Policy policy;
+    switch (network.policy) {
+    case profile::NetPolicy::allowlist: policy.mode = net::Mode::allowlist; break;
+    case profile::NetPolicy::none: policy.mode = net::Mode::none; break;
+    case profile::NetPolicy::open: policy.mode = net::Mode::open; break;
+    }
+    policy.learn = network.learn;
+    policy.host_ports = network.host_ports;
+    for (const auto& a : network.allow) {
+        net::Rule r;
+        if (!a.cidr.empty()) {
+            auto cidr = net::Cidr::parse(a.cidr);
+            if (!cidr) {
+                // The profile loader normalises CIDRs; one it let through and net rejects is a bug.
+                throw Error(fmt::format("network.allow: {}: not a CIDR netd accepts", a.source));
+            }
+            r.kind = net::Rule::Kind::cidr;
+            r.cidr = *cidr;
+        } else if (a.host.rfind("*.", 0) == 0) {
+            r.kind = net::Rule::Kind::suffix;
+            r.name = a.host.substr(2);
+        } else {
+            r.kind = net::Rule::Kind::name;
+            r.name = a.host;
+        }
+        r.ports = a.ports;
+        r.protos = a.protos;  // the same bits: tcp 1, udp 2, icmp 4
+        r.allow_private = a.allow_private;
+        r.source = a.source;
+        policy.rules.push_back(std::move(r));
+    }
+    return policy;
+}
+
 LaunchPlan make_launch_plan(const LaunchInputs& in) {
     const auto& vm = in.profile.vm;
     const auto& layout = in.layout;
@@ -19,12 +56,18 @@ LaunchPlan make_launch_plan(const LaunchInputs& in) {
     plan.accel = kvm ? "kvm" : "tcg";
     plan.ssh_port = in.ssh_port;
     plan.kernel_cmdline = std::string(image::guest::k_kernel_cmdline);
-    std::string hostfwd = fmt::format("hostfwd=tcp:127.0.0.1:{}-:22", in.ssh_port);
+    auto& netd = plan.netd;
+    netd.socket = layout.net_socket();
+    netd.decision_log = layout.net_log();
+    netd.stats = layout.net_stats();
+    netd.policy = compile_policy(in.profile.network);
+    netd.forwards.push_back({static_cast<std::uint16_t>(in.ssh_port), 22, net::Proto::tcp});
     for (const auto& f : in.profile.forwards) {
-        PortForward pf{f.proto == profile::Proto::udp ? "udp" : "tcp", f.host, f.guest};
-        hostfwd += fmt::format(",hostfwd={}:127.0.0.1:{}-:{}", pf.proto, pf.host, pf.guest);
-        plan.forwards.push_back(pf);
+        bool udp = f.proto == profile::Proto::udp;
+        plan.forwards.push_back({udp ? "udp" : "tcp", f.host, f.guest});
+        netd.forwards.push_back({f.host, f.guest, udp ? net::Proto::udp : net::Proto::tcp});
     }
+    plan.netd_argv = net::netd_argv(in.sbx_exe, layout.netd_config());
     if (!kvm && in.host_tsc_khz > 0) {
         // TCG: the guest TSC ticks at the host's rate. Calibrating it against the emulated
         // PIT fails when the host is busy, and the kernel then hangs without a clocksource.
@@ -52,9 +95,11 @@ LaunchPlan make_launch_plan(const LaunchInputs& in) {
          "-device", "virtio-blk-device,drive=root",
          "-drive", fmt::format("id=seed,file={},format=raw,if=none,readonly=on", layout.seed().string()),
          "-device", fmt::format("virtio-blk-device,drive=seed,serial={}", image::guest::k_seed_serial),
-         // No egress at all: restrict=on isolates the guest; only the forwards get in.
-         "-netdev", fmt::format("user,id=net0,restrict=on,ipv6=off,{}", hostfwd),
-         "-device", "virtio-net-device,netdev=net0",
+         // The guest's only network is netd's socket: QEMU's own user networking is not used.
+         // The MTU is offered by the device, so any guest kernel picks it up without config.
+         "-netdev", fmt::format("stream,id=net0,server=off,addr.type=unix,addr.path={}",
+                                layout.net_socket().string()),
+         "-device", fmt::format("virtio-net-device,netdev=net0,host_mtu={}", netd.guest.mtu),
          "-device", "virtio-rng-device",
          "-chardev", fmt::format("file,id=serial0,path={}", layout.serial_log().string()),
          "-serial", "chardev:serial0",
@@ -89,6 +134,8 @@ std::string render(const LaunchPlan& plan) {
     for (const auto& f : plan.forwards) {
         out += fmt::format("# forward: {}\n", f.describe());
     }
+    out += "# netd (the egress filter, started first):\n" + quote(plan.netd_argv);
+    out += "# netd.json:\n" + net::to_json(plan.netd).dump(2) + "\n";
     out += "# disk (first start only):\n" + quote(plan.create_disk_argv);
     out += "# vm:\n" + quote(plan.qemu_argv);
     return out;

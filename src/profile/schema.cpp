@@ -1070,10 +1070,6 @@ std::vector<std::string> unsupported_features(const Profile& prof) {
         out.push_back("[[share]]: shared folders");
     }
     const auto& net = prof.network;
-    if (net.policy == NetPolicy::open || net.learn || !net.allow.empty() || !net.host_ports.empty()) {
-        out.push_back("[network]: egress rules (policy \"open\", allow, learn, host_ports); "
-                      "without them the guest has no network at all");
-    }
     if (!net.upstream.empty()) {
         out.push_back("network.upstream: a SOCKS5 upstream");
     }

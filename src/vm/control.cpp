@@ -1,6 +1,7 @@
 #include "sbx/vm/control.hpp"
 
 #include "sbx/image/image.hpp"
+#include "sbx/net/net_log.hpp"
 #include "sbx/util/console.hpp"
 #include "sbx/util/error.hpp"
 #include "sbx/util/fs.hpp"
@@ -547,8 +548,39 @@ InstanceInfo instance_info(const std::string& name) {
     return info;
 }
 
+// netd's counters of the instance's current (or last) run. The file is rewritten in place,
+// so a read can catch a write half done: read again.
+std::optional<net::NetStats> egress_stats(const InstanceLayout& layout) {
+    for (int i = 0; i < 3; ++i) {
+        if (auto st = net::read_stats(layout.net_stats())) {
+            return st;
+        }
+        std::error_code ec;
+        if (!std::filesystem::exists(layout.net_stats(), ec)) {
+            return std::nullopt;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return std::nullopt;
+}
+
+std::uint64_t egress_allowed(const net::NetStats& st) {
+    return st.counters.flows_allowed + st.counters.dns_allowed;
+}
+std::uint64_t egress_denied(const net::NetStats& st) {
+    return st.counters.flows_denied + st.counters.dns_denied;
+}
+
 json to_json(const InstanceInfo& info) {
     json j = instance::to_json(info.state);
+    if (auto st = egress_stats(InstanceLayout(paths::vms_root(), info.name))) {
+        const auto& c = st->counters;
+        j["egress"] = {{"allowed", egress_allowed(*st)}, {"denied", egress_denied(*st)},
+                       {"flows_allowed", c.flows_allowed}, {"flows_denied", c.flows_denied},
+                       {"dns_allowed", c.dns_allowed},     {"dns_denied", c.dns_denied},
+                       {"malformed", c.malformed},         {"bytes_in", c.bytes_in},
+                       {"bytes_out", c.bytes_out},         {"updated_ms", st->updated_ms}};
+    }
     j["name"] = info.name;
     j["status"] = info.status;
     j["recorded_status"] = info.state.status;
@@ -573,16 +605,23 @@ void print_list(bool as_json) {
         fmt::print("no instances yet; `sbx up work` creates one\n");
         return;
     }
-    fmt::print("{:<16} {:<9} {:<5} {:>4} {:>7} {:<16} {}\n", "NAME", "STATUS", "ACCEL", "CPUS", "MEMORY",
-               "SSH", "UPTIME");
+    fmt::print("{:<16} {:<9} {:<5} {:>4} {:>7} {:<16} {:<8} {}\n", "NAME", "STATUS", "ACCEL", "CPUS", "MEMORY",
+               "SSH", "UPTIME", "EGRESS(allowed/denied)");
     for (const auto& i : all) {
         const auto& s = i.state;
         bool up = i.status == "running";
         std::string ssh = up ? fmt::format("127.0.0.1:{}", s.ssh_port) : "-";
         std::string uptime = up && s.ready_at_ms ? format_duration_ms(instance::now_ms() - s.ready_at_ms) : "-";
         std::string status = i.status;
-        fmt::print("{:<16} {:<9} {:<5} {:>4} {:>7} {:<16} {}\n", i.name, status, s.accel.empty() ? "-" : s.accel,
-                   s.cpus ? std::to_string(s.cpus) : "-", s.memory ? format_size(s.memory) : "-", ssh, uptime);
+        std::string egress = "-";
+        if (up) {
+            if (auto st = egress_stats(InstanceLayout(paths::vms_root(), i.name))) {
+                egress = fmt::format("{}/{}", egress_allowed(*st), egress_denied(*st));
+            }
+        }
+        fmt::print("{:<16} {:<9} {:<5} {:>4} {:>7} {:<16} {:<8} {}\n", i.name, status,
+                   s.accel.empty() ? "-" : s.accel, s.cpus ? std::to_string(s.cpus) : "-",
+                   s.memory ? format_size(s.memory) : "-", ssh, uptime, egress);
     }
     for (const auto& i : all) {
         if (i.status == "stale") {
@@ -616,9 +655,22 @@ void print_status(const std::string& name, bool as_json) {
         for (const auto& f : s.forwards) {
             fmt::print("{:<12} {}\n", "forward:", f);
         }
-        fmt::print("{:<12} supervisor {}, qemu {}\n", "pids:", s.supervisor_pid, s.qemu_pid);
+        fmt::print("{:<12} supervisor {}, netd {}, qemu {}\n", "pids:", s.supervisor_pid, s.netd_pid,
+                   s.qemu_pid);
         if (s.ready_at_ms) {
             fmt::print("{:<12} {}\n", "uptime:", format_duration_ms(instance::now_ms() - s.ready_at_ms));
+        }
+    }
+    if (!s.network.empty()) {
+        fmt::print("{:<12} {}\n", "network:", s.network);
+    }
+    if (auto st = egress_stats(layout)) {
+        const auto& c = st->counters;
+        fmt::print("{:<12} {} allowed, {} denied (connections {}/{}, DNS {}/{}){}\n", "egress:", egress_allowed(*st),
+                   egress_denied(*st), c.flows_allowed, c.flows_denied, c.dns_allowed, c.dns_denied,
+                   info.status == "running" ? "" : ", last run");
+        if (egress_denied(*st) > 0) {
+            fmt::print("{:<12} sbx net log {}\n", "denials:", name);
         }
     }
     if (!s.last_error.empty() && info.status != "running") {

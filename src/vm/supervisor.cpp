@@ -4,6 +4,7 @@
 #include "sbx/image/image.hpp"
 #include "sbx/instance/layout.hpp"
 #include "sbx/instance/state.hpp"
+#include "sbx/net/netd.hpp"
 #include "sbx/plan/launch_plan.hpp"
 #include "sbx/profile/profile.hpp"
 #include "sbx/ssh/ssh.hpp"
@@ -27,6 +28,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstring>
 #include <deque>
 #include <thread>
 
@@ -145,6 +147,125 @@ private:
     std::deque<std::string> m_last;
 };
 
+// A child the supervisor runs (QEMU, netd): the process, its tagged output, how it ended.
+struct ManagedChild {
+    explicit ManagedChild(std::string n) : name(std::move(n)) {}
+    std::string name;  // "qemu", "netd": the log tag
+    Child proc;
+    int exit_code = -1;
+    std::unique_ptr<OutputPipe> out;
+    std::unique_ptr<OutputPipe> err;
+
+    bool running() const { return proc.pid > 0; }
+    void drain() {
+        if (out) {
+            out->drain();
+        }
+        if (err) {
+            err->drain();
+        }
+    }
+    // True once it has exited (and was reaped); never blocks.
+    bool exited() {
+        if (proc.pid <= 0) {
+            return true;
+        }
+        if (auto code = try_wait_child(proc)) {
+            exit_code = *code;
+            proc.pid = -1;
+            drain();
+            return true;
+        }
+        return false;
+    }
+    std::string tail() const { return err ? err->tail() : std::string(); }
+    void add_pollfds(std::vector<pollfd>& fds) const {
+        if (proc.pid > 0) {
+            fds.push_back({proc.pidfd, POLLIN, 0});
+        }
+        for (const auto* p : {out.get(), err.get()}) {
+            if (p && p->fd() >= 0) {
+                fds.push_back({p->fd(), POLLIN, 0});
+            }
+        }
+    }
+    // SIGTERM, a bounded wait, then SIGKILL and reap.
+    void stop(std::chrono::milliseconds grace) {
+        if (exited()) {
+            return;
+        }
+        ::kill(proc.pid, SIGTERM);
+        auto until = Clock::now() + grace;
+        while (Clock::now() < until) {
+            if (exited()) {
+                return;
+            }
+            drain();
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        ::kill(proc.pid, SIGKILL);
+        exit_code = wait_child(proc);
+        proc.pid = -1;
+        drain();
+    }
+};
+
+// Starts argv with a clean environment, its stdout and stderr logged as "<name>[stdout]".
+void spawn_managed(ManagedChild& c, const std::vector<std::string>& argv, const std::filesystem::path& cwd) {
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) {
+        throw_errno("pipe", errno);
+    }
+    if (::pipe2(err, O_CLOEXEC) != 0) {
+        int e = errno;
+        ::close(out[0]);
+        ::close(out[1]);
+        throw_errno("pipe", e);
+    }
+    SpawnSpec spec;
+    spec.argv = argv;
+    spec.env = default_child_env();
+    spec.stdout_fd = out[1];
+    spec.stderr_fd = err[1];
+    spec.cwd = cwd;
+    spdlog::info("starting {}: {}", c.name, fmt::join(argv, " "));
+    try {
+        c.proc = spawn(spec);
+    } catch (...) {
+        ::close(out[0]); ::close(out[1]); ::close(err[0]); ::close(err[1]);
+        throw;
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    c.exit_code = -1;
+    c.out = std::make_unique<OutputPipe>(c.name + "[stdout]", out[0]);
+    c.err = std::make_unique<OutputPipe>(c.name + "[stderr]", err[0]);
+}
+
+// "exited with status 1", "was killed by signal 9 (Killed)": wait_child reports 128+N for a signal.
+std::string describe_exit(int code) {
+    if (code > 128 && code < 128 + 65) {
+        return fmt::format("was killed by signal {} ({})", code - 128, ::strsignal(code - 128));
+    }
+    return fmt::format("exited with status {}", code);
+}
+
+std::string describe_policy(const net::Policy& p) {
+    std::string mode = p.mode == net::Mode::open ? "open" : p.mode == net::Mode::none ? "none" : "allowlist";
+    std::string out = mode;
+    if (p.mode == net::Mode::allowlist) {
+        out += fmt::format(" ({} rule{}", p.rules.size(), p.rules.size() == 1 ? "" : "s");
+        if (!p.host_ports.empty()) {
+            out += fmt::format(", host ports {}", fmt::join(p.host_ports, ","));
+        }
+        out += ")";
+    }
+    if (p.learn) {
+        out += ", learn mode";
+    }
+    return out;
+}
+
 class Supervisor {
 public:
     Supervisor(const SuperviseOptions& opts, instance::InstanceLayout layout)
@@ -167,33 +288,25 @@ private:
     void save_state() { instance::write_state(m_layout, m_state); }
 
     void prepare();
+    void start_netd();
     void start_qemu();
     bool wait_for_ssh();  // false: stopped by a signal while starting
     void watch();
     void shutdown(bool force, const std::string& why);
     void drain_outputs() {
-        if (m_out) {
-            m_out->drain();
-        }
-        if (m_err) {
-            m_err->drain();
-        }
+        m_qemu.drain();
+        m_netd.drain();
     }
-    bool qemu_exited() {
-        if (m_qemu.pid <= 0) {
-            return true;
-        }
-        if (auto code = try_wait_child(m_qemu)) {
-            m_qemu_exit = *code;
-            m_qemu.pid = -1;
-            drain_outputs();
-            return true;
-        }
-        return false;
+    bool qemu_exited() { return m_qemu.exited(); }
+    // netd gone means the guest has no network and no forwards: the VM must not go on.
+    [[noreturn]] void netd_died(const std::string& when) {
+        throw Error(fmt::format("netd (the egress filter) {} {}", describe_exit(m_netd.exit_code), when),
+                    {fmt::format("netd said:\n{}", m_netd.tail()),
+                     fmt::format("the whole log: sbx logs {}", m_layout.name())});
     }
     // Handles pending signals; returns 0 (none), 1 (graceful stop) or 2 (force stop).
     int take_signals();
-    std::string qemu_tail() const { return m_err ? m_err->tail() : std::string(); }
+    std::string qemu_tail() const { return m_qemu.tail(); }
 
     SuperviseOptions m_opts;
     instance::InstanceLayout m_layout;
@@ -203,10 +316,8 @@ private:
     std::uint64_t m_tsc_khz = 0;
     image::ImageFiles m_image;
     plan::LaunchPlan m_plan;
-    Child m_qemu;
-    int m_qemu_exit = -1;
-    std::unique_ptr<OutputPipe> m_out;
-    std::unique_ptr<OutputPipe> m_err;
+    ManagedChild m_qemu{"qemu"};
+    ManagedChild m_netd{"netd"};
     QmpClient m_qmp;
     int m_sigfd = -1;
     Clock::time_point m_t0 = Clock::now();
@@ -261,8 +372,14 @@ void Supervisor::prepare() {
 
     t = Clock::now();
     m_state.ssh_port = pick_free_port();
+    std::error_code exe_ec;
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", exe_ec);
+    if (exe_ec) {
+        throw Error("cannot find the sbx binary (/proc/self/exe) to start netd");
+    }
     m_plan = plan::make_launch_plan(
-        {m_profile, m_accel, m_layout, m_image, m_state.ssh_port, m_tsc_khz});
+        {m_profile, m_accel, m_layout, m_image, m_state.ssh_port, m_tsc_khz, exe});
+    m_state.network = describe_policy(m_plan.netd.policy);
     m_state.forwards.clear();
     for (const auto& f : m_plan.forwards) {
         m_state.forwards.push_back(f.describe());
@@ -292,34 +409,41 @@ void Supervisor::prepare() {
     write_file_atomic(m_layout.known_hosts(), known);
 }
 
+void Supervisor::start_netd() {
+    auto t = Clock::now();
+    std::error_code ec;
+    // A socket left by an earlier run must not look like this netd being ready.
+    std::filesystem::remove(m_layout.net_socket(), ec);
+    net::write_netd_config(m_layout.netd_config(), m_plan.netd);
+    spawn_managed(m_netd, m_plan.netd_argv, m_layout.dir());
+    m_state.netd_pid = m_netd.proc.pid;
+    save_state();
+    auto deadline = Clock::now() + std::chrono::seconds(15);
+    for (;;) {
+        m_netd.drain();
+        if (m_netd.exited()) {
+            netd_died("while starting");
+        }
+        if (net::netd_socket_ready(m_layout.net_socket())) {
+            break;
+        }
+        if (Clock::now() > deadline) {
+            throw Error("netd (the egress filter) did not become ready within 15s",
+                        {fmt::format("netd said:\n{}", m_netd.tail())}, ExitCode::timeout);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    step("network", fmt::format("egress filter ready: {}", m_state.network), t);
+}
+
 void Supervisor::start_qemu() {
     auto t = Clock::now();
     std::error_code ec;
     std::filesystem::remove(m_layout.qmp_socket(), ec);
     // Each start gets a fresh serial log, so its tail is about this boot.
     std::filesystem::remove(m_layout.serial_log(), ec);
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
-        throw_errno("pipe", errno);
-    }
-    SpawnSpec spec;
-    spec.argv = m_plan.qemu_argv;
-    spec.env = default_child_env();
-    spec.stdout_fd = out[1];
-    spec.stderr_fd = err[1];
-    spec.cwd = m_layout.dir();
-    spdlog::info("starting: {}", fmt::join(m_plan.qemu_argv, " "));
-    try {
-        m_qemu = spawn(spec);
-    } catch (...) {
-        ::close(out[0]); ::close(out[1]); ::close(err[0]); ::close(err[1]);
-        throw;
-    }
-    ::close(out[1]);
-    ::close(err[1]);
-    m_out = std::make_unique<OutputPipe>("qemu[stdout]", out[0]);
-    m_err = std::make_unique<OutputPipe>("qemu[stderr]", err[0]);
-    m_state.qemu_pid = m_qemu.pid;
+    spawn_managed(m_qemu, m_plan.qemu_argv, m_layout.dir());
+    m_state.qemu_pid = m_qemu.proc.pid;
     m_state.accel = m_plan.accel;
     save_state();
 
@@ -327,7 +451,7 @@ void Supervisor::start_qemu() {
     auto deadline = Clock::now() + std::chrono::seconds(30);
     for (;;) {
         if (qemu_exited()) {
-            throw Error(fmt::format("QEMU exited with status {} while starting", m_qemu_exit),
+            throw Error(fmt::format("QEMU exited with status {} while starting", m_qemu.exit_code),
                         {fmt::format("QEMU said:\n{}", qemu_tail())});
         }
         try {
@@ -342,7 +466,7 @@ void Supervisor::start_qemu() {
         drain_outputs();
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    step("qemu", fmt::format("QEMU running (pid {}, {})", m_qemu.pid, m_plan.accel), t);
+    step("qemu", fmt::format("QEMU running (pid {}, {})", m_qemu.proc.pid, m_plan.accel), t);
 }
 
 bool Supervisor::wait_for_ssh() {
@@ -365,9 +489,12 @@ bool Supervisor::wait_for_ssh() {
         drain_outputs();
         m_qmp.pump();
         if (qemu_exited()) {
-            throw Error(fmt::format("QEMU exited with status {} before the guest was ready", m_qemu_exit),
+            throw Error(fmt::format("QEMU exited with status {} before the guest was ready", m_qemu.exit_code),
                         {fmt::format("the guest's last console lines:\n{}", tail_file(m_layout.serial_log(), 15)),
                          fmt::format("QEMU said:\n{}", qemu_tail())});
+        }
+        if (m_netd.exited()) {
+            netd_died("before the guest was ready");
         }
         last = ssh::probe(target);
         if (last.empty()) {
@@ -391,13 +518,8 @@ void Supervisor::watch() {
     for (;;) {
         std::vector<pollfd> fds;
         fds.push_back({m_sigfd, POLLIN, 0});
-        fds.push_back({m_qemu.pidfd, POLLIN, 0});
-        if (m_out && m_out->fd() >= 0) {
-            fds.push_back({m_out->fd(), POLLIN, 0});
-        }
-        if (m_err && m_err->fd() >= 0) {
-            fds.push_back({m_err->fd(), POLLIN, 0});
-        }
+        m_qemu.add_pollfds(fds);
+        m_netd.add_pollfds(fds);
         if (m_qmp.connected()) {
             fds.push_back({m_qmp.fd(), POLLIN, 0});
         }
@@ -416,14 +538,27 @@ void Supervisor::watch() {
             shutdown(sig == 2, sig == 2 ? "stopped (forced)" : "stopped");
             return;
         }
+        if (m_netd.exited() && !qemu_exited()) {
+            // Fail closed: without netd the guest has no filter; stop it now rather than
+            // leave a VM whose network state nobody enforces.
+            std::string why = fmt::format("netd (the egress filter) {}; the VM was stopped (fail closed)",
+                                          describe_exit(m_netd.exit_code));
+            spdlog::error("{}; netd said:\n{}", why, m_netd.tail());
+            shutdown(true, why);
+            m_state.status = "failed";
+            save_state();
+            event("error", {{"msg", why}, {"hints", json::array({fmt::format("netd said:\n{}", m_netd.tail())})}});
+            return;
+        }
         if (qemu_exited()) {
+            m_netd.stop(std::chrono::seconds(2));
             m_state.status = "stopped";
             m_state.stopped_at_ms = instance::now_ms();
-            m_state.last_error = m_qemu_exit == 0
+            m_state.last_error = m_qemu.exit_code == 0
                                      ? "the guest powered off"
-                                     : fmt::format("QEMU exited with status {}: {}", m_qemu_exit, qemu_tail());
+                                     : fmt::format("QEMU exited with status {}: {}", m_qemu.exit_code, qemu_tail());
             save_state();
-            spdlog::info("QEMU exited ({}): {}", m_qemu_exit, m_state.last_error);
+            spdlog::info("QEMU exited ({}): {}", m_qemu.exit_code, m_state.last_error);
             event("stopped", {{"msg", m_state.last_error}});
             return;
         }
@@ -477,11 +612,11 @@ void Supervisor::shutdown(bool force, const std::string& why) {
             }
         }
         if (how.empty()) {
-            ::kill(m_qemu.pid, SIGTERM);
+            ::kill(m_qemu.proc.pid, SIGTERM);
             if (wait_exit(std::chrono::seconds(5))) {
                 how = "QEMU terminated (SIGTERM)";
             } else {
-                ::kill(m_qemu.pid, SIGKILL);
+                ::kill(m_qemu.proc.pid, SIGKILL);
                 wait_exit(std::chrono::seconds(10));
                 how = "QEMU killed (SIGKILL)";
             }
@@ -489,6 +624,8 @@ void Supervisor::shutdown(bool force, const std::string& why) {
     } else {
         how = "QEMU had already exited";
     }
+    // QEMU closing the stream ends netd by itself; a bounded wait, then signals.
+    m_netd.stop(std::chrono::seconds(2));
     m_state.status = "stopped";
     m_state.stopped_at_ms = instance::now_ms();
     m_state.last_error = why;
@@ -502,6 +639,7 @@ int Supervisor::run() {
     m_state.status = "starting";
     m_state.supervisor_pid = ::getpid();
     m_state.qemu_pid = 0;
+    m_state.netd_pid = 0;
     m_state.ssh_port = 0;
     m_state.started_at_ms = instance::now_ms();
     m_state.ready_at_ms = 0;
@@ -532,6 +670,7 @@ int Supervisor::run() {
         m_state.memory = m_profile.vm.memory;
         m_state.image = m_profile.vm.image;
         save_state();
+        start_netd();
         start_qemu();
         if (!wait_for_ssh()) {
             return 0;
@@ -549,9 +688,10 @@ int Supervisor::run() {
         }
         spdlog::error("{}\n{}", e.what(), detail);
         event("error", {{"msg", e.what()}, {"hints", e.hints()}});
-        if (m_qemu.pid > 0) {
+        if (m_qemu.proc.pid > 0) {
             shutdown(true, e.what());
         }
+        m_netd.stop(std::chrono::seconds(2));
         m_state.status = "failed";
         m_state.stopped_at_ms = instance::now_ms();
         m_state.last_error = e.what();

@@ -56,6 +56,42 @@ TEST(PlanGolden, WebdevProfileOnKvm) {
     check_golden("plan_webdev_kvm.txt", plan::render(plan));
 }
 
+// The profile's allow entries become netd's rules: names, "*." suffixes, CIDRs, ports,
+// protocols and private, each keeping the text the user wrote for the logs.
+TEST(Plan, CompilesTheNetworkSection) {
+    test::TempDir dir;
+    auto prof = profile::load_profile_file(dir.write("n.toml", R"([network]
+allow = ["github.com:22,443", "*.githubusercontent.com:443",
+         { cidr = "140.82.112.0/20", ports = [22] },
+         { host = "ntp.example.org", ports = [123], proto = "udp" },
+         { host = "ollama.lan", ports = [11434], private = true }]
+host_ports = [5432]
+learn = true
+)"));
+    auto pol = plan::compile_policy(prof.network);
+    EXPECT_EQ(pol.mode, net::Mode::allowlist);
+    EXPECT_TRUE(pol.learn);
+    EXPECT_EQ(pol.host_ports, (std::vector<std::uint16_t>{5432}));
+    ASSERT_EQ(pol.rules.size(), 5u);
+    EXPECT_EQ(pol.rules[0].kind, net::Rule::Kind::name);
+    EXPECT_EQ(pol.rules[0].name, "github.com");
+    EXPECT_EQ(pol.rules[0].ports, (std::vector<std::uint16_t>{22, 443}));
+    EXPECT_EQ(pol.rules[0].protos, static_cast<std::uint8_t>(net::Proto::tcp));
+    EXPECT_EQ(pol.rules[0].source, "github.com:22,443");
+    EXPECT_EQ(pol.rules[1].kind, net::Rule::Kind::suffix);
+    EXPECT_EQ(pol.rules[1].name, "githubusercontent.com");
+    EXPECT_EQ(pol.rules[2].kind, net::Rule::Kind::cidr);
+    EXPECT_EQ(pol.rules[2].cidr.to_string(), "140.82.112.0/20");
+    EXPECT_EQ(pol.rules[3].protos, static_cast<std::uint8_t>(net::Proto::udp));
+    EXPECT_FALSE(pol.rules[3].allow_private);
+    EXPECT_TRUE(pol.rules[4].allow_private);
+
+    auto open = profile::load_profile_file(dir.write("o.toml", "[network]\npolicy = \"open\"\n"));
+    EXPECT_EQ(plan::compile_policy(open.network).mode, net::Mode::open);
+    auto none = profile::load_profile_file(dir.write("z.toml", "[network]\npolicy = \"none\"\n"));
+    EXPECT_EQ(plan::compile_policy(none.network).mode, net::Mode::none);
+}
+
 TEST(Plan, IsAPureFunctionOfItsInputs) {
     auto a = plan_for(profile::Accel::tcg);
     auto b = plan_for(profile::Accel::tcg);
@@ -73,8 +109,18 @@ TEST(Plan, KeyPropertiesHold) {
         return false;
     };
     EXPECT_TRUE(has("-sandbox", "on"));
-    EXPECT_TRUE(has("-netdev", "restrict=on"));
-    EXPECT_TRUE(has("-netdev", "hostfwd=tcp:127.0.0.1:40022-:22"));
+    // QEMU's only network is netd's socket; QEMU's own user networking is never used.
+    EXPECT_TRUE(has("-netdev", "stream,id=net0,server=off,addr.type=unix,addr.path=/state/sbx/vms/work/net.sock"));
+    EXPECT_FALSE(has("-netdev", "user"));
+    EXPECT_TRUE(has("-device", "host_mtu=65520"));
+    ASSERT_EQ(p.netd.forwards.size(), 1u);
+    EXPECT_EQ(p.netd.forwards[0].host_port, 40022);
+    EXPECT_EQ(p.netd.forwards[0].guest_port, 22);
+    EXPECT_EQ(p.netd.socket, "/state/sbx/vms/work/net.sock");
+    EXPECT_EQ(p.netd_argv, (std::vector<std::string>{"sbx", "_netd", "--config", "/state/sbx/vms/work/netd.json"}));
+    // The default profile: an allowlist with nothing in it.
+    EXPECT_EQ(p.netd.policy.mode, net::Mode::allowlist);
+    EXPECT_TRUE(p.netd.policy.rules.empty());
     EXPECT_TRUE(has("-qmp", "/state/sbx/vms/work/qmp.sock"));
     EXPECT_TRUE(has("-m", "8192M"));
     EXPECT_TRUE(has("-smp", "4"));

@@ -15,6 +15,9 @@ inline constexpr std::string_view k_guest_ip = "10.0.2.15";
 inline constexpr std::string_view k_gateway_ip = "10.0.2.2";
 inline constexpr std::string_view k_dns_ip = "10.0.2.3";
 inline constexpr int k_prefix_len = 24;
+// IPv6 (libslirp's defaults); DNS stays on 10.0.2.3, which answers AAAA as well.
+inline constexpr std::string_view k_guest_ip6 = "fec0::15/64";
+inline constexpr std::string_view k_gateway_ip6 = "fec0::2";
 // Kernel command line shared by every sbx-built image (the plan appends to it).
 inline constexpr std::string_view k_kernel_cmdline =
     "console=ttyS0 root=LABEL=sbxroot rw quiet net.ifnames=0 "

@@ -17,6 +17,7 @@ struct State {
     std::string status = "stopped";   // starting | running | stopping | stopped | failed
     int supervisor_pid = 0;
     int qemu_pid = 0;
+    int netd_pid = 0;                 // the egress filter (sbx _netd)
     int ssh_port = 0;
     std::string ssh_user;
     std::string accel;
@@ -31,6 +32,7 @@ struct State {
     std::int64_t stopped_at_ms = 0;
     std::string last_error;           // why it stopped or failed, for `sbx status`
     std::vector<std::string> forwards;  // "tcp 127.0.0.1:8080 -> 3000", for `sbx status`
+    std::string network;              // "allowlist (12 rules)", "open", "none", for `sbx status`
 };
 
 nlohmann::json to_json(const State& s);

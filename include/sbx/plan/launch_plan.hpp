@@ -7,6 +7,7 @@
 #include "sbx/host/accel.hpp"
 #include "sbx/image/image.hpp"
 #include "sbx/instance/layout.hpp"
+#include "sbx/net/netd_config.hpp"
 #include "sbx/profile/profile.hpp"
 
 #include <string>
@@ -21,6 +22,7 @@ struct LaunchInputs {
     image::ImageFiles image;
     int ssh_port = 0;  // host 127.0.0.1 port forwarded to the guest's 22
     std::uint64_t host_tsc_khz = 0;  // host::HostFacts::tsc_khz (used under TCG)
+    std::filesystem::path sbx_exe = "sbx";  // the binary netd runs from (/proc/self/exe)
 };
 
 // A host 127.0.0.1 port that reaches a guest port ([[forward]]).
@@ -39,7 +41,14 @@ struct LaunchPlan {
     std::vector<std::string> create_disk_argv;
     int ssh_port = 0;
     std::vector<PortForward> forwards;       // the profile's [[forward]]s, SSH not included
+    // The egress filter, started before QEMU: QEMU's only network is netd's stream socket,
+    // and every host->guest forward (SSH included) is bound by netd's libslirp.
+    net::NetdConfig netd;                    // written to the instance's netd.json
+    std::vector<std::string> netd_argv;
 };
+
+// The profile's [network] section as the policy netd enforces.
+net::Policy compile_policy(const profile::NetworkSection& network);
 
 LaunchPlan make_launch_plan(const LaunchInputs& in);
 
