@@ -145,6 +145,8 @@ std::string_view to_string(Reason r) {
             return "fragment";
         case Reason::rate_limited:
             return "rate_limited";
+        case Reason::host_address:
+            return "host_address";
     }
     return "unknown";
 }
@@ -203,6 +205,8 @@ struct Filter::Impl {
     GuestNet net;
     Limits limits;
     Cidr guest6_net;
+    std::array<IpAddr, k_max_host_addresses> host_addrs{};
+    std::size_t host_addr_count = 0;
     PolicyMatcher matcher;
     PinTable pins;
     FlowTable flows;
@@ -260,6 +264,15 @@ struct Filter::Impl {
             return true;
         }
         return (classify(a) & (addr_class::loopback | addr_class::unspecified)) != 0;
+    }
+
+    bool is_host_address(const IpAddr& a) const noexcept {
+        for (std::size_t i = 0; i < host_addr_count; ++i) {
+            if (host_addrs[i] == a) {
+                return true;
+            }
+        }
+        return false;
     }
 
     bool host_port_allowed(std::uint16_t port) const noexcept {
@@ -370,6 +383,9 @@ struct Filter::Impl {
                 return {Verdict::allow, Reason::allowed, {}};
             }
             return {Verdict::deny, Reason::host_loopback, {}};
+        }
+        if (is_host_address(p.dst)) {
+            return {Verdict::deny, Reason::host_address, {}};
         }
         if (proto != Proto::icmp && port == 53) {
             if (policy.mode == Mode::open) {
@@ -756,6 +772,12 @@ Filter::Filter(Policy policy, GuestNet net, Limits limits)
     : m_impl(std::make_unique<Impl>(std::move(policy), net, limits, Impl::pick_seed(limits.hash_seed))) {}
 
 Filter::~Filter() = default;
+
+void Filter::set_host_addresses(std::span<const IpAddr> addrs) noexcept {
+    auto& m = *m_impl;
+    m.host_addr_count = std::min(addrs.size(), m.host_addrs.size());
+    std::copy_n(addrs.begin(), m.host_addr_count, m.host_addrs.begin());
+}
 
 GuestFrameResult Filter::on_guest_frame(std::span<const std::byte> frame, Millis now) noexcept {
     return m_impl->guest_frame(frame, now);

@@ -37,7 +37,10 @@
 
 #include <fmt/format.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -96,6 +99,40 @@ sockaddr_un unix_address(const std::string& path) {
     return addr;
 }
 
+// Every IPv4/IPv6 address on the host's interfaces (loopback ones too, though the filter
+// closes loopback by range anyway): what a guest could use to reach host services bound to
+// 0.0.0.0. Read once at start;
+// an address the host gains later is not in it (docs/network.md).
+std::vector<IpAddr> host_interface_addresses() {
+    std::vector<IpAddr> out;
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) {
+        throw_errno("netd: getifaddrs", errno);
+    }
+    for (ifaddrs* i = list; i; i = i->ifa_next) {
+        if (!i->ifa_addr) {
+            continue;
+        }
+        std::optional<IpAddr> a;
+        if (i->ifa_addr->sa_family == AF_INET) {
+            sockaddr_in sin{};
+            std::memcpy(&sin, i->ifa_addr, sizeof sin);
+            a = IpAddr::v4(ntohl(sin.sin_addr.s_addr));
+        } else if (i->ifa_addr->sa_family == AF_INET6) {
+            sockaddr_in6 sin6{};
+            std::memcpy(&sin6, i->ifa_addr, sizeof sin6);
+            std::array<std::uint8_t, 16> b{};
+            std::memcpy(b.data(), &sin6.sin6_addr, 16);
+            a = IpAddr::v6(b);
+        }
+        if (a && std::find(out.begin(), out.end(), *a) == out.end()) {
+            out.push_back(*a);
+        }
+    }
+    ::freeifaddrs(list);
+    return out;
+}
+
 class Netd final : public GuestSink, public ResolverSink {
 public:
     explicit Netd(const NetdConfig& config);
@@ -145,6 +182,10 @@ Netd::Netd(const NetdConfig& config)
       m_out(new std::byte[k_out_buffer]),
       m_decisions(config.limits.decisions) {
     m_now = monotonic_ms();
+    auto host_addrs = host_interface_addresses();
+    m_filter.set_host_addresses(host_addrs);
+    std::fprintf(stderr, "netd: %zu host interface addresses closed to the guest\n",
+                 std::min(host_addrs.size(), Filter::k_max_host_addresses));
     m_slirp = std::make_unique<SlirpStack>(config.guest, *this);
     for (const auto& f : config.forwards) {
         m_slirp->add_forward(f);

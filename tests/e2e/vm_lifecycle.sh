@@ -40,7 +40,7 @@ step "the guest reaches nothing outside"
 port=$(sbx status "$name" --json | sed -n 's/.*"ssh_port": \([0-9]*\).*/\1/p')
 [ -n "$port" ] || fail "no ssh port in sbx status --json"
 # The host's SSH forward listens on 127.0.0.1:$port; through 10.0.2.2 the guest would reach
-# it if host loopback were open. restrict=on must refuse.
+# it if host loopback were open. netd must refuse (host_loopback).
 expect_status 1 sbx ssh "$name" -- sh -c "timeout 5 bash -c 'echo > /dev/tcp/10.0.2.2/$port' 2>/dev/null && exit 0 || exit 1"
 expect_status 1 sbx ssh "$name" -- sh -c "timeout 5 bash -c 'echo > /dev/tcp/10.0.2.2/22' 2>/dev/null && exit 0 || exit 1"
 

@@ -509,6 +509,20 @@ TEST_F(NetdNamespace, HostLoopbackIsClosedExceptHostPorts) {
     EXPECT_NE(probe({"udp", "10.0.2.2", "18080", "1000"}).exit_code, 0) << "host_ports are TCP only";
 }
 
+// A service on the host's own (non-loopback) address is the host too: closed even with
+// policy "open", which otherwise reaches the internet.
+TEST_F(NetdNamespace, HostInterfaceAddressesAreClosedEvenWhenOpen) {
+    auto c = config();
+    c.policy.mode = sbx::net::Mode::open;
+    start(c);
+    auto host = probe({"tcp", "192.0.2.2", "18082", "3000"});
+    EXPECT_EQ(host.exit_code, 2) << host.output;
+    auto internet = probe({"tcp", "198.51.100.80", "80", "3000"});
+    EXPECT_EQ(internet.exit_code, 0) << internet.output;
+    EXPECT_TRUE(wait_decision(
+        [](const LogRecord& r) { return r.reason == "host_address" && r.addr == "192.0.2.2" && r.port == 18082; }));
+}
+
 TEST_F(NetdNamespace, Ipv6ObeysThePolicy) {
     auto c = config();
     c.policy.rules = {name_rule("www.allowed.test", {80})};

@@ -17,7 +17,8 @@
 #             10.99.0.80      nginx :80, the "intranet" (a private address)
 #   ID-host   where netd runs, like the user's machine: veth 192.0.2.2/24, 2001:db8:1::2/64,
 #             default routes to ID-inet; /etc/netns/ID-host/resolv.conf -> 198.51.100.53;
-#             "host loopback" services on 127.0.0.1:18080 and 127.0.0.1:18081 (net_probe)
+#             "host loopback" services on 127.0.0.1:18080 and 127.0.0.1:18081, and a service
+#             on the host's own LAN address 192.0.2.2:18082 (net_probe)
 #   ID-guest  tap0 10.0.2.15/24 via 10.0.2.2, fec0::15/64 via fec0::2, MTU 65520;
 #             /etc/netns/ID-guest/resolv.conf -> 10.0.2.3 (netd). Nothing is attached to
 #             tap0 until a tap_relay runs in ID-guest and connects to netd's socket:
@@ -181,6 +182,8 @@ EOF
     ns_exec "$host" "$probe" tcp-serve 127.0.0.1 18080 >/dev/null 2>&1 &
     echo $! >>"$dir/pids"
     ns_exec "$host" "$probe" tcp-serve 127.0.0.1 18081 >/dev/null 2>&1 &
+    echo $! >>"$dir/pids"
+    ns_exec "$host" "$probe" tcp-serve 192.0.2.2 18082 >/dev/null 2>&1 &
     echo $! >>"$dir/pids"
 
     # Wait (bounded) until the servers answer from the host namespace.

@@ -420,6 +420,46 @@ TEST(NetFilter, HostLoopbackClosedExceptHostPorts) {
     EXPECT_EQ(o.on_guest_frame(tcp_frame(k_guest, k_raw, 40000, 22), 0).kind, Kind::pass);
 }
 
+// The host's own interface addresses reach services bound to 0.0.0.0 on the host: closed
+// in every mode, learn and open included, even where a CIDR rule or a pinned name covers them.
+TEST(NetFilter, HostInterfaceAddressesAreClosed) {
+    const IpAddr lan = ip("192.168.1.20"), lan6 = ip("2001:db8:5::20");
+    Policy open;
+    open.mode = Mode::open;
+    Filter o(open, GuestNet{}, limits());
+    const IpAddr mine[] = {lan, lan6};
+    o.set_host_addresses(mine);
+    EXPECT_EQ(o.on_guest_frame(tcp_frame(k_guest, lan, 40000, 5432), 0).kind, Kind::reply);
+    EXPECT_EQ(o.on_guest_frame(tcp_frame(k_guest6, lan6, 40001, 80), 0).kind, Kind::reply);
+    EXPECT_EQ(o.on_guest_frame(udp_frame(k_guest, lan, 40002, 53), 0).kind, Kind::reply);
+    EXPECT_EQ(o.on_guest_frame(tcp_frame(k_guest, ip("192.168.1.21"), 40003, 5432), 0).kind, Kind::pass);
+    auto ds = drain(o);
+    ASSERT_EQ(ds.size(), 4u);
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(ds[i].verdict, Verdict::deny);
+        EXPECT_EQ(ds[i].reason, Reason::host_address) << ds[i].addr.to_string();
+    }
+    EXPECT_EQ(to_string(Reason::host_address), "host_address");
+
+    Policy learn = allowlist();
+    learn.learn = true;
+    learn.host_ports = {5432};
+    Rule lan_rule;
+    lan_rule.kind = Rule::Kind::cidr;
+    lan_rule.cidr = *Cidr::parse("192.168.1.0/24");
+    lan_rule.ports = {5432};
+    learn.rules.push_back(lan_rule);
+    Filter l(learn, GuestNet{}, limits());
+    l.set_host_addresses(mine);
+    EXPECT_EQ(l.on_guest_frame(tcp_frame(k_guest, lan, 40000, 5432), 0).kind, Kind::reply);
+    EXPECT_EQ(l.on_guest_frame(tcp_frame(k_guest, ip("192.168.1.21"), 40001, 5432), 0).kind, Kind::pass);
+    // host_ports still open the host's loopback through 10.0.2.2.
+    EXPECT_EQ(l.on_guest_frame(tcp_frame(k_guest, k_host, 40002, 5432), 0).kind, Kind::pass);
+    // Replacing the set: the old addresses are open to the policy again.
+    o.set_host_addresses({});
+    EXPECT_EQ(o.on_guest_frame(tcp_frame(k_guest, lan, 40010, 5432), 0).kind, Kind::pass);
+}
+
 TEST(NetFilter, Ipv6Equivalents) {
     Filter f(allowlist(), GuestNet{}, limits());
     auto v = resolve(f, "github.com", {k_github6, k_github}, 0, k_dns_type_aaaa, true);

@@ -54,6 +54,7 @@ enum class Reason : std::uint8_t {
     policy_none,        // policy = "none"
     fragment,           // IP fragments are never forwarded
     rate_limited,       // DNS query rate cap
+    host_address,       // one of the host's own interface addresses (set_host_addresses)
 };
 std::string_view to_string(Reason r);
 std::string_view to_string(Verdict v);
@@ -110,6 +111,13 @@ public:
     ~Filter();
     Filter(const Filter&) = delete;
     Filter& operator=(const Filter&) = delete;
+
+    // The host's own interface addresses (LAN, public, docker bridges, ...): a service bound
+    // to 0.0.0.0 on the host is reachable through them, so no flow to one passes, whatever
+    // the policy (host services are reached through host_ports on 10.0.2.2 only). Keeps the
+    // first k_max_host_addresses. Call at setup; replaces the previous set.
+    static constexpr std::size_t k_max_host_addresses = 64;
+    void set_host_addresses(std::span<const IpAddr> addrs) noexcept;
 
     // One guest->host Ethernet frame (without the 4-byte stream length).
     GuestFrameResult on_guest_frame(std::span<const std::byte> frame, Millis now) noexcept;
