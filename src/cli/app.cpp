@@ -86,6 +86,7 @@ int run(int argc, char** argv) {
     add_internal(app, exit_code);
     add_net(app, exit_code);
     add_netd(app, exit_code);
+    add_share_export(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -1,4 +1,6 @@
 #include "commands.hpp"
+
+#include "sbx/vm/control.hpp"
 #include "sbx/profile/profile.hpp"
 #include "sbx/share/verbs.hpp"
 #include "sbx/util/console.hpp"
@@ -30,7 +32,7 @@ void add_apply(CLI::App& app, int& exit_code) {
         } else if (*conflict == "host") {
             opts->options.conflict = share::ConflictChoice::host;
         }
-        auto prof = profile::load_profile(*name);
+        auto prof = vm::load_instance_profile(*name);
         opts->color = console::color(stdout);
         share::run_apply(prof, paths::vms_root(), *opts, stdout);
         exit_code = 0;

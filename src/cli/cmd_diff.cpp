@@ -1,4 +1,6 @@
 #include "commands.hpp"
+
+#include "sbx/vm/control.hpp"
 #include "sbx/profile/profile.hpp"
 #include "sbx/share/verbs.hpp"
 #include "sbx/util/console.hpp"
@@ -17,7 +19,7 @@ void add_diff(CLI::App& app, int& exit_code) {
     cmd->add_flag("--stat", opts->stat,
                   "one line per changed path with +/- counts and flags, then a summary");
     cmd->callback([name, opts, &exit_code] {
-        auto prof = profile::load_profile(*name);
+        auto prof = vm::load_instance_profile(*name);
         opts->color = console::color(stdout);
         share::run_diff(prof, paths::vms_root(), *opts, stdout);
         exit_code = 0;

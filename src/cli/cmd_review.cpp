@@ -1,4 +1,6 @@
 #include "commands.hpp"
+
+#include "sbx/vm/control.hpp"
 #include "sbx/profile/profile.hpp"
 #include "sbx/share/verbs.hpp"
 #include "sbx/util/console.hpp"
@@ -12,7 +14,7 @@ void add_review(CLI::App& app, int& exit_code) {
     auto name = std::make_shared<std::string>();
     cmd->add_option("NAME", *name, "instance name")->required();
     cmd->callback([name, &exit_code] {
-        auto prof = profile::load_profile(*name);
+        auto prof = vm::load_instance_profile(*name);
         share::ReviewCommand opts;
         opts.color = console::color(stdout);
         share::run_review(prof, paths::vms_root(), opts, stdin, stdout);

@@ -13,7 +13,7 @@ void add_up(CLI::App& app, int& exit_code) {
     cmd->add_flag("--fresh", opts->fresh, "discard the VM's disk and start from the image");
     cmd->add_flag("--provision", opts->provision, "run the profile's [provision] again");
     cmd->callback([name, opts, &exit_code] {
-        auto profile = profile::load_profile(*name);
+        auto profile = vm::load_instance_profile(*name);
         vm::up(profile, *opts);
         exit_code = 0;
     });

@@ -23,6 +23,7 @@ void add_edit(CLI::App& app, int& exit_code);
 void add_internal(CLI::App& app, int& exit_code);
 void add_net(CLI::App& app, int& exit_code);
 void add_netd(CLI::App& app, int& exit_code);
+void add_share_export(CLI::App& app, int& exit_code);
 void add_ssh_config(CLI::App& app, int& exit_code);
 void add_completion(CLI::App& app, int& exit_code);  // also the hidden `sbx _complete`
 void add_cp(CLI::App& app, int& exit_code);

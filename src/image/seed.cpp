@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
 
 namespace sbx::image {
@@ -129,6 +130,9 @@ std::string seed_id(const Seed& seed) {
         h.add_field(*field);
     }
     h.add_field(std::to_string(seed.uid));
+    for (const auto& m : seed.mounts) {
+        h.add_field(fmt::format("{} {} {} {}", m.type, m.tag, m.read_only ? "ro" : "rw", m.guest_path));
+    }
     return fmt::format("{:016x}", h.value());
 }
 
@@ -146,6 +150,18 @@ std::string encode_seed(const Seed& seed) {
     }
     if (seed.uid != 0 && (seed.uid < 1000 || seed.uid > 59999)) {
         throw Error(fmt::format("seed: uid {} is outside the range for people (1000 to 59999)", seed.uid));
+    }
+    std::string mounts;
+    for (const auto& m : seed.mounts) {
+        bool tag_ok = !m.tag.empty() && m.tag.size() <= 36 &&
+                      std::all_of(m.tag.begin(), m.tag.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+        bool path_ok = m.guest_path.size() > 1 && m.guest_path[0] == '/' &&
+                       std::none_of(m.guest_path.begin(), m.guest_path.end(),
+                                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+        if ((m.type != "virtiofs" && m.type != "9p") || !tag_ok || !path_ok) {
+            throw Error(fmt::format("seed: mount {} {} {} cannot be applied safely", m.type, m.tag, m.guest_path));
+        }
+        mounts += fmt::format("{} {} {} {}\n", m.type, m.tag, m.read_only ? "ro" : "rw", m.guest_path);
     }
     std::string authorized = one_line("authorized_key", seed.authorized_key);
     std::string host_pub = one_line("host_key_pub", seed.host_key_pub);
@@ -169,6 +185,9 @@ std::string encode_seed(const Seed& seed) {
         append_file(out, "uid", fmt::format("{}\n", seed.uid), 0644);
     }
     append_file(out, "authorized_keys", authorized, 0644);
+    if (!mounts.empty()) {
+        append_file(out, "mounts", mounts, 0644);
+    }
     append_file(out, "ssh_host_ed25519_key", host_key, 0600);
     append_file(out, "ssh_host_ed25519_key.pub", host_pub, 0644);
     out.append(2 * k_block, '\0');

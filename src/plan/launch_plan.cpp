@@ -2,6 +2,7 @@
 
 #include "sbx/image/guest.hpp"
 #include "sbx/net/netd.hpp"
+#include "sbx/share/export.hpp"
 #include "sbx/util/error.hpp"
 #include "sbx/util/strings.hpp"
 
@@ -68,6 +69,41 @@ LaunchPlan make_launch_plan(const LaunchInputs& in) {
         netd.forwards.push_back({f.host, f.guest, udp ? net::Proto::udp : net::Proto::tcp});
     }
     plan.netd_argv = net::netd_argv(in.sbx_exe, layout.netd_config());
+
+    bool virtiofs = false;
+    for (std::size_t i = 0; i < in.profile.shares.size(); ++i) {
+        const auto& sh = in.profile.shares[i];
+        ShareExport e;
+        e.index = i;
+        e.type = sh.type == profile::ShareType::ninep ? "9p" : "virtiofs";
+        e.tag = fmt::format("sbx{}", i);
+        e.guest = sh.guest;
+        e.review = sh.mode == profile::ShareMode::review;
+        e.read_only = sh.mode == profile::ShareMode::ro;
+        e.served = e.review ? instance::ShareLayout{layout.share_dir(i)}.work() : sh.host;
+        if (e.type == "virtiofs") {
+            virtiofs = true;
+            share::ExportSpec spec;
+            spec.source = e.served;
+            spec.socket = layout.share_socket(i);
+            spec.read_only = e.read_only;
+            spec.hide = sh.hide;
+            spec.guest_uid = image::guest::k_user_uid;
+            e.export_argv = share::export_argv(in.sbx_exe, spec);
+        }
+        plan.shares.push_back(std::move(e));
+    }
+    // QEMU's option syntax doubles a comma inside a value.
+    auto qemu_value = [](const std::filesystem::path& p) {
+        std::string out;
+        for (char c : p.string()) {
+            out += c;
+            if (c == ',') {
+                out += ',';
+            }
+        }
+        return out;
+    };
     if (!kvm && in.host_tsc_khz > 0) {
         // TCG: the guest TSC ticks at the host's rate. Calibrating it against the emulated
         // PIT fails when the host is busy, and the kernel then hangs without a clocksource.
@@ -82,7 +118,8 @@ LaunchPlan make_launch_plan(const LaunchInputs& in) {
          // microvm: no PCI, no firmware, no legacy devices to probe; the fastest boot.
          // microvm: no PCI, no firmware, no legacy devices to probe. KVM brings its own
          // in-kernel PIT and PIC; TCG needs them emulated for the kernel's timer setup.
-         "-machine", kvm ? "microvm,rtc=on" : "microvm,rtc=on,pit=on,pic=on",
+         "-machine", std::string(kvm ? "microvm,rtc=on" : "microvm,rtc=on,pit=on,pic=on") +
+                         (virtiofs ? ",memory-backend=mem" : ""),
          "-accel", kvm ? "kvm" : "tcg,thread=multi",
          "-cpu", kvm ? "host" : "max",
          "-smp", std::to_string(vm.cpus),
@@ -106,6 +143,24 @@ LaunchPlan make_launch_plan(const LaunchInputs& in) {
          "-qmp", fmt::format("unix:{},server=on,wait=off", layout.qmp_socket().string()),
          // QEMU's own seccomp filter: no spawning, no privilege changes, no obsolete calls.
          "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"};
+    if (virtiofs) {
+        // vhost-user needs guest RAM virtiofsd can map, and modern virtio-mmio on microvm
+        // (virtiofsd refuses legacy devices).
+        a.insert(a.end(), {"-object", fmt::format("memory-backend-memfd,id=mem,size={}M,share=on", mem_mib),
+                           "-global", "virtio-mmio.force-legacy=false"});
+    }
+    for (const auto& e : plan.shares) {
+        if (e.type == "virtiofs") {
+            a.insert(a.end(), {"-chardev", fmt::format("socket,id=vfs{},path={}", e.index,
+                                                       qemu_value(layout.share_socket(e.index))),
+                               "-device", fmt::format("vhost-user-fs-device,chardev=vfs{},tag={}", e.index, e.tag)});
+        } else {
+            // 9p: QEMU serves the folder itself; the host kernel enforces readonly=on.
+            a.insert(a.end(), {"-fsdev", fmt::format("local,id=fs{},path={},security_model=none{}", e.index,
+                                                     qemu_value(e.served), e.read_only ? ",readonly=on" : ""),
+                               "-device", fmt::format("virtio-9p-device,fsdev=fs{},mount_tag={}", e.index, e.tag)});
+        }
+    }
 
     plan.create_disk_argv = {"qemu-img", "create", "-q", "-f", "qcow2",
                              "-b", in.image.disk.string(), "-F", "qcow2",
@@ -133,6 +188,14 @@ std::string render(const LaunchPlan& plan) {
     out += fmt::format("# accel: {}\n# ssh: 127.0.0.1:{} -> guest :22\n", plan.accel, plan.ssh_port);
     for (const auto& f : plan.forwards) {
         out += fmt::format("# forward: {}\n", f.describe());
+    }
+    for (const auto& e : plan.shares) {
+        out += fmt::format("# share {}: {} {} -> guest {} ({}{}{})\n", e.index, e.type, e.served.string(), e.guest,
+                           e.read_only ? "read-only" : "read-write", e.review ? ", a reviewed copy" : "",
+                           e.export_argv.empty() ? "" : ", served by:");
+        if (!e.export_argv.empty()) {
+            out += quote(e.export_argv);
+        }
     }
     out += "# netd (the egress filter, started first):\n" + quote(plan.netd_argv);
     out += "# netd.json:\n" + net::to_json(plan.netd).dump(2) + "\n";

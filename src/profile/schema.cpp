@@ -949,6 +949,16 @@ void read_profile_tree(const toml::table& root, Profile& prof, TomlProblems& p) 
             // Guest paths must be distinct and not nested (one share would hide the other).
             const auto* a = node.as_array();
             for (std::size_t i = first; a && i < prof.shares.size(); ++i) {
+                const auto& sh = prof.shares[i];
+                if (sh.type == ShareType::ninep && !sh.hide.empty() && sh.mode != ShareMode::review) {
+                    // QEMU serves 9p straight from the host folder: nothing on the host could
+                    // keep the guest out of a hidden path.
+                    const auto* ti = a->get(i - first)->as_table();
+                    const auto* hnode = ti ? ti->get("hide") : nullptr;
+                    p.add(hnode ? hnode->source() : a->get(i - first)->source(), fmt::format("share[{}].hide", i - first),
+                          "a 9p share cannot hide paths unless mode = \"review\" (the guest then works on a "
+                          "copy without them); use type = \"virtiofs\" or mode = \"review\"");
+                }
                 for (std::size_t j = first; j < i; ++j) {
                     const auto& gi = prof.shares[i].guest;
                     const auto& gj = prof.shares[j].guest;
@@ -1066,9 +1076,6 @@ std::vector<KeyDoc> schema_reference() {
 
 std::vector<std::string> unsupported_features(const Profile& prof) {
     std::vector<std::string> out;
-    if (!prof.shares.empty()) {
-        out.push_back("[[share]]: shared folders");
-    }
     const auto& net = prof.network;
     if (!net.upstream.empty()) {
         out.push_back("network.upstream: a SOCKS5 upstream");

@@ -326,6 +326,26 @@ void maybe_provision(const profile::Profile& profile, const InstanceLayout& layo
 
 }  // namespace
 
+profile::Profile load_instance_profile(const std::string& name_or_path) {
+    try {
+        return profile::load_profile(name_or_path);
+    } catch (const Error& e) {
+        if (e.code() != ExitCode::not_found || name_or_path.find('/') != std::string::npos) {
+            throw;
+        }
+        InstanceLayout layout(paths::vms_root(), name_or_path);
+        std::error_code ec;
+        if (!std::filesystem::exists(layout.state(), ec)) {
+            throw;
+        }
+        auto st = instance::read_state(layout);
+        if (st.profile_file.empty() || !std::filesystem::exists(st.profile_file, ec)) {
+            throw;
+        }
+        return profile::load_profile_as(st.profile_file, name_or_path);
+    }
+}
+
 void up(const profile::Profile& profile, const UpOptions& options) {
     refuse_unsupported(profile);
     auto t0 = Clock::now();

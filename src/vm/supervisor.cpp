@@ -4,7 +4,9 @@
 #include "sbx/image/image.hpp"
 #include "sbx/instance/layout.hpp"
 #include "sbx/instance/state.hpp"
+#include "sbx/image/guest.hpp"
 #include "sbx/net/netd.hpp"
+#include "sbx/share/snapshot.hpp"
 #include "sbx/plan/launch_plan.hpp"
 #include "sbx/profile/profile.hpp"
 #include "sbx/ssh/ssh.hpp"
@@ -288,6 +290,22 @@ private:
     void save_state() { instance::write_state(m_layout, m_state); }
 
     void prepare();
+    void prepare_review_copies();
+    void start_shares();
+    void stop_shares() {
+        for (auto& c : m_shares) {
+            c->stop(std::chrono::seconds(2));
+        }
+    }
+    // The first share server that has exited, if any.
+    ManagedChild* dead_share() {
+        for (auto& c : m_shares) {
+            if (c->exited()) {
+                return c.get();
+            }
+        }
+        return nullptr;
+    }
     void start_netd();
     void start_qemu();
     bool wait_for_ssh();  // false: stopped by a signal while starting
@@ -296,6 +314,9 @@ private:
     void drain_outputs() {
         m_qemu.drain();
         m_netd.drain();
+        for (auto& c : m_shares) {
+            c->drain();
+        }
     }
     bool qemu_exited() { return m_qemu.exited(); }
     // netd gone means the guest has no network and no forwards: the VM must not go on.
@@ -318,6 +339,7 @@ private:
     plan::LaunchPlan m_plan;
     ManagedChild m_qemu{"qemu"};
     ManagedChild m_netd{"netd"};
+    std::vector<std::unique_ptr<ManagedChild>> m_shares;
     QmpClient m_qmp;
     int m_sigfd = -1;
     Clock::time_point m_t0 = Clock::now();
@@ -360,15 +382,7 @@ void Supervisor::prepare() {
     if (!std::filesystem::exists(m_layout.host_key(), ec)) {
         ssh::generate_keypair(m_layout.host_key(), fmt::format("sbx-guest-{}", m_layout.name()));
     }
-    image::Seed seed;
-    seed.hostname = m_layout.name();
-    seed.user = m_profile.ssh.user;
-    seed.authorized_key = ssh::read_public_key(m_layout.client_key_pub());
-    seed.host_key = read_file(m_layout.host_key());
-    seed.host_key_pub = ssh::read_public_key(m_layout.host_key_pub());
-    seed.id = image::seed_id(seed);
-    image::write_seed(m_layout.seed(), seed);
-    step("keys", "ssh keys and seed ready", t);
+    step("keys", "ssh keys ready", t);
 
     t = Clock::now();
     m_state.ssh_port = pick_free_port();
@@ -380,6 +394,27 @@ void Supervisor::prepare() {
     m_plan = plan::make_launch_plan(
         {m_profile, m_accel, m_layout, m_image, m_state.ssh_port, m_tsc_khz, exe});
     m_state.network = describe_policy(m_plan.netd.policy);
+    t = Clock::now();
+    image::Seed seed;
+    seed.hostname = m_layout.name();
+    seed.user = m_profile.ssh.user;
+    seed.authorized_key = ssh::read_public_key(m_layout.client_key_pub());
+    seed.host_key = read_file(m_layout.host_key());
+    seed.host_key_pub = ssh::read_public_key(m_layout.host_key_pub());
+    seed.uid = image::guest::k_user_uid;
+    for (const auto& e : m_plan.shares) {
+        seed.mounts.push_back({e.type, e.tag, e.guest, e.read_only});
+    }
+    seed.id = image::seed_id(seed);
+    image::write_seed(m_layout.seed(), seed);
+    step("seed", m_plan.shares.empty() ? std::string("seed ready")
+                                       : fmt::format("seed ready ({} share{})", m_plan.shares.size(),
+                                                     m_plan.shares.size() == 1 ? "" : "s"),
+         t);
+    prepare_review_copies();
+
+    t = Clock::now();
+
     m_state.forwards.clear();
     for (const auto& f : m_plan.forwards) {
         m_state.forwards.push_back(f.describe());
@@ -407,6 +442,69 @@ void Supervisor::prepare() {
     }
     std::string known = fmt::format("[127.0.0.1]:{} {}\n", m_state.ssh_port, seed.host_key_pub);
     write_file_atomic(m_layout.known_hosts(), known);
+}
+
+// Review shares: the guest works on a copy in the instance folder. A copy with changes
+// nobody applied yet is kept as it is (they are not lost); otherwise the copy is made anew
+// from the host folder, so the guest starts from what the host has now.
+void Supervisor::prepare_review_copies() {
+    for (const auto& e : m_plan.shares) {
+        if (!e.review) {
+            continue;
+        }
+        auto t = Clock::now();
+        const auto& sh = m_profile.shares[e.index];
+        instance::ShareLayout sl{m_layout.share_dir(e.index)};
+        if (share::is_prepared(sl) && share::has_pending_changes(sl)) {
+            step("share", fmt::format("share {} ({}): kept the copy with changes not applied yet (sbx diff {})",
+                                      e.index, sh.guest, m_layout.name()),
+                 t);
+            continue;
+        }
+        share::PrepareOptions o;
+        o.discard_pending = false;
+        auto r = share::prepare(sh.host, sh.hide, sh.guest, sl, o);
+        step("share", fmt::format("share {} ({}): copied {} files, {} ({} hidden paths left out) for review",
+                                  e.index, sh.guest, r.files, format_size(r.bytes), r.hidden),
+             t);
+    }
+}
+
+// virtiofs shares: one `sbx _share` (virtiofsd) each, ready when its socket exists.
+void Supervisor::start_shares() {
+    for (const auto& e : m_plan.shares) {
+        if (e.export_argv.empty()) {
+            continue;
+        }
+        auto t = Clock::now();
+        auto sock = m_layout.share_socket(e.index);
+        std::error_code ec;
+        std::filesystem::remove(sock, ec);
+        auto& c = *m_shares.emplace_back(std::make_unique<ManagedChild>(fmt::format("share{}", e.index)));
+        spawn_managed(c, e.export_argv, m_layout.dir());
+        auto deadline = Clock::now() + std::chrono::seconds(15);
+        for (;;) {
+            c.drain();
+            if (c.exited()) {
+                throw Error(fmt::format("the server of share {} ({}) {} while starting", e.index, e.served.string(),
+                                        describe_exit(c.exit_code)),
+                            {fmt::format("it said:\n{}", c.tail())});
+            }
+            // The socket appears before virtiofsd runs; its first line says the namespace
+            // and mounts are in place.
+            if (net::netd_socket_ready(sock) && c.tail().find("share: ") != std::string::npos) {
+                break;
+            }
+            if (Clock::now() > deadline) {
+                throw Error(fmt::format("the server of share {} did not start within 15s", e.index),
+                            {fmt::format("it said:\n{}", c.tail())}, ExitCode::timeout);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        step("share", fmt::format("share {}: {} -> {} (virtiofs{})", e.index, e.served.string(), e.guest,
+                                  e.read_only ? ", read-only" : ""),
+             t);
+    }
 }
 
 void Supervisor::start_netd() {
@@ -496,6 +594,11 @@ bool Supervisor::wait_for_ssh() {
         if (m_netd.exited()) {
             netd_died("before the guest was ready");
         }
+        if (ManagedChild* dead = dead_share()) {
+            throw Error(fmt::format("the server of {} (virtiofsd) {} before the guest was ready", dead->name,
+                                    describe_exit(dead->exit_code)),
+                        {fmt::format("it said:\n{}", dead->tail())});
+        }
         last = ssh::probe(target);
         if (last.empty()) {
             break;
@@ -520,6 +623,9 @@ void Supervisor::watch() {
         fds.push_back({m_sigfd, POLLIN, 0});
         m_qemu.add_pollfds(fds);
         m_netd.add_pollfds(fds);
+        for (const auto& c : m_shares) {
+            c->add_pollfds(fds);
+        }
         if (m_qmp.connected()) {
             fds.push_back({m_qmp.fd(), POLLIN, 0});
         }
@@ -538,6 +644,17 @@ void Supervisor::watch() {
             shutdown(sig == 2, sig == 2 ? "stopped (forced)" : "stopped");
             return;
         }
+        if (ManagedChild* dead = dead_share(); dead && !qemu_exited()) {
+            // A share without its server hangs the guest's file operations; stop the VM.
+            std::string why = fmt::format("the server of {} (virtiofsd) {}; the VM was stopped", dead->name,
+                                          describe_exit(dead->exit_code));
+            spdlog::error("{}; it said:\n{}", why, dead->tail());
+            shutdown(true, why);
+            m_state.status = "failed";
+            save_state();
+            event("error", {{"msg", why}, {"hints", json::array({fmt::format("it said:\n{}", dead->tail())})}});
+            return;
+        }
         if (m_netd.exited() && !qemu_exited()) {
             // Fail closed: without netd the guest has no filter; stop it now rather than
             // leave a VM whose network state nobody enforces.
@@ -552,6 +669,7 @@ void Supervisor::watch() {
         }
         if (qemu_exited()) {
             m_netd.stop(std::chrono::seconds(2));
+            stop_shares();
             m_state.status = "stopped";
             m_state.stopped_at_ms = instance::now_ms();
             m_state.last_error = m_qemu.exit_code == 0
@@ -626,6 +744,7 @@ void Supervisor::shutdown(bool force, const std::string& why) {
     }
     // QEMU closing the stream ends netd by itself; a bounded wait, then signals.
     m_netd.stop(std::chrono::seconds(2));
+    stop_shares();
     m_state.status = "stopped";
     m_state.stopped_at_ms = instance::now_ms();
     m_state.last_error = why;
@@ -671,6 +790,7 @@ int Supervisor::run() {
         m_state.image = m_profile.vm.image;
         save_state();
         start_netd();
+        start_shares();
         start_qemu();
         if (!wait_for_ssh()) {
             return 0;
@@ -692,6 +812,7 @@ int Supervisor::run() {
             shutdown(true, e.what());
         }
         m_netd.stop(std::chrono::seconds(2));
+        stop_shares();
         m_state.status = "failed";
         m_state.stopped_at_ms = instance::now_ms();
         m_state.last_error = e.what();

@@ -92,6 +92,37 @@ learn = true
     EXPECT_EQ(plan::compile_policy(none.network).mode, net::Mode::none);
 }
 
+// Shares of every kind: virtiofs rw with hidden paths, ro, review (served from the copy), 9p ro.
+TEST(PlanGolden, SharesOnKvm) {
+    auto prof = work_profile();
+    auto share = [](std::string host, std::string guest, profile::ShareMode mode, profile::ShareType type,
+                    std::vector<std::string> hide) {
+        profile::Share s;
+        s.host = std::move(host);
+        s.guest = std::move(guest);
+        s.mode = mode;
+        s.type = type;
+        s.hide = std::move(hide);
+        return s;
+    };
+    prof.shares = {share("/home/u/src/acme", "/home/dev/acme", profile::ShareMode::rw, profile::ShareType::virtiofs,
+                         {".git", ".env"}),
+                   share("/home/u/docs", "/home/dev/docs", profile::ShareMode::ro, profile::ShareType::virtiofs, {}),
+                   share("/home/u/src/web,app", "/home/dev/web", profile::ShareMode::review,
+                         profile::ShareType::virtiofs, {".git"}),
+                   share("/home/u/data", "/data", profile::ShareMode::ro, profile::ShareType::ninep, {})};
+    instance::InstanceLayout layout("/state/sbx/vms", "work");
+    auto image = image::image_files("/data/sbx/images", "debian-12");
+    auto plan = plan::make_launch_plan({prof, {profile::Accel::kvm, "test"}, layout, image, 40024, 0, "/usr/bin/sbx"});
+    ASSERT_EQ(plan.shares.size(), 4u);
+    EXPECT_EQ(plan.shares[2].served, "/state/sbx/vms/work/shares/2/work");
+    EXPECT_TRUE(plan.shares[3].export_argv.empty());
+    EXPECT_EQ(plan.shares[1].export_argv,
+              (std::vector<std::string>{"/usr/bin/sbx", "_share", "--source", "/home/u/docs", "--socket",
+                                        "/state/sbx/vms/work/vfs1.sock", "--guest-uid", "1000", "--ro"}));
+    check_golden("plan_shares_kvm.txt", plan::render(plan));
+}
+
 TEST(Plan, IsAPureFunctionOfItsInputs) {
     auto a = plan_for(profile::Accel::tcg);
     auto b = plan_for(profile::Accel::tcg);

@@ -18,6 +18,8 @@ inline constexpr int k_prefix_len = 24;
 // IPv6 (libslirp's defaults); DNS stays on 10.0.2.3, which answers AAAA as well.
 inline constexpr std::string_view k_guest_ip6 = "fec0::15/64";
 inline constexpr std::string_view k_gateway_ip6 = "fec0::2";
+// The guest user's uid and gid. virtiofs shares map it to the host user (share/export.hpp).
+inline constexpr unsigned k_user_uid = 1000;
 // Kernel command line shared by every sbx-built image (the plan appends to it).
 inline constexpr std::string_view k_kernel_cmdline =
     "console=ttyS0 root=LABEL=sbxroot rw quiet net.ifnames=0 "

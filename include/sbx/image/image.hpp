@@ -77,6 +77,14 @@ std::vector<ImageInfo> list_images(const std::filesystem::path& images_root);
 void remove_image(const std::filesystem::path& images_root, const std::string& name);
 
 // The per-instance seed the guest applies at boot (see images/guest/).
+// A shared folder the guest mounts at every boot (docs/shares.md).
+struct SeedMount {
+    std::string type;        // "virtiofs" or "9p"
+    std::string tag;         // the device's tag, "sbx0"
+    std::string guest_path;  // absolute
+    bool read_only = false;
+};
+
 struct Seed {
     std::string id;               // changes when the seed's content changes
     std::string hostname;
@@ -85,6 +93,7 @@ struct Seed {
     std::string host_key;         // OpenSSH private key (ed25519) the guest's sshd uses
     std::string host_key_pub;     // its public key line
     std::uint32_t uid = 0;        // the user's uid (and group's gid); 0: the guest picks one
+    std::vector<SeedMount> mounts;
 };
 
 // An id for the seed's content (every field but `id`): the guest re-applies a seed only

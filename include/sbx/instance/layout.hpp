@@ -19,6 +19,8 @@
 //     net.jsonl           netd's decision log, one JSON object per line (sbx net log)
 //     net-stats.json      netd's counters, rewritten about once a second (sbx ls / status)
 //     provisioned         what [provision] ran, once it all succeeded (sbx up runs it once)
+//     vfs<n>.sock         share n's vhost-user socket (virtiofs), served by `sbx _share`;
+//     vfs<n>.sock.d/.f    the empty stand-ins mounted over share n's hidden paths
 //     shares/<n>/         review-mode share n (index in the profile's [[share]] list), 0700:
 //       share.json        host root, guest path, hide list, created time, notes, and each
 //                         host entry's identity at snapshot time (size, mtime_ns, inode,
@@ -64,6 +66,9 @@ public:
     std::filesystem::path netd_config() const { return m_dir / "netd.json"; }
     std::filesystem::path net_log() const { return m_dir / "net.jsonl"; }
     std::filesystem::path net_stats() const { return m_dir / "net-stats.json"; }
+    std::filesystem::path share_socket(std::size_t index) const {
+        return m_dir / ("vfs" + std::to_string(index) + ".sock");
+    }
     std::filesystem::path share_dir(std::size_t index) const {
         return m_dir / "shares" / std::to_string(index);
     }

@@ -33,6 +33,19 @@ struct PortForward {
     std::string describe() const;  // "tcp 127.0.0.1:8080 -> 3000"
 };
 
+// One [[share]] as it runs: what the guest mounts, the folder it sees, and (virtiofs) the
+// `sbx _share` process that serves it. Review shares serve the instance's copy (work/).
+struct ShareExport {
+    std::size_t index = 0;
+    std::string type;                        // "virtiofs" or "9p"
+    std::string tag;                         // "sbx<index>"
+    std::string guest;                       // the guest path
+    std::filesystem::path served;            // the host folder QEMU or virtiofsd serves
+    bool review = false;                     // served is a copy made at start (share::prepare)
+    bool read_only = false;
+    std::vector<std::string> export_argv;    // virtiofs only: the `sbx _share` command
+};
+
 struct LaunchPlan {
     std::string accel;                       // "kvm" or "tcg"
     std::string kernel_cmdline;
@@ -45,6 +58,7 @@ struct LaunchPlan {
     // and every host->guest forward (SSH included) is bound by netd's libslirp.
     net::NetdConfig netd;                    // written to the instance's netd.json
     std::vector<std::string> netd_argv;
+    std::vector<ShareExport> shares;         // one per [[share]], in profile order
 };
 
 // The profile's [network] section as the policy netd enforces.

@@ -25,6 +25,10 @@ struct UpOptions {
 // Refuses a profile that uses features this build cannot run (profile::unsupported_features).
 void up(const profile::Profile& profile, const UpOptions& options);
 
+// The profile NAME names (profile::load_profile), or else the file instance NAME last ran
+// from (state.json): an instance started from a path keeps working by its name.
+profile::Profile load_instance_profile(const std::string& name_or_path);
+
 // Runs the profile's [provision] steps over SSH on a running instance, output streamed, and
 // records that they ran. Throws naming the failing step.
 void provision(const profile::Profile& profile);
