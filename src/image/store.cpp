@@ -42,6 +42,7 @@ std::optional<ImageInfo> read_image_info(const ImageFiles& files) {
         info.name = j.at("name").get<std::string>();
         info.fingerprint = j.at("fingerprint").get<std::string>();
         info.built_at = j.at("built_at").get<std::string>();
+        info.kernel_package = j.value("kernel_package", "");
         auto size = std::filesystem::file_size(files.disk, ec);
         info.disk_bytes = ec ? j.value("disk_bytes", std::uint64_t{0}) : size;
         return info;

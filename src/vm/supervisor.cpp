@@ -374,6 +374,17 @@ void Supervisor::prepare() {
                     {fmt::format("sbx image build {}", m_profile.vm.image)});
     }
     std::string image_id = fmt::format("{}@{}", info->fingerprint, info->built_at);
+    for (std::size_t i = 0; i < m_profile.shares.size(); ++i) {
+        // Debian's cloud kernel is built without 9p (CONFIG_NET_9P is not set).
+        if (m_profile.shares[i].type == profile::ShareType::ninep &&
+            info->kernel_package.find("-cloud-") != std::string::npos) {
+            throw Error(fmt::format("share[{}] is a 9p share, but the kernel of image {} ({}) has no 9p support",
+                                    i, m_profile.vm.image, info->kernel_package),
+                        {"use type = \"virtiofs\" (the default) for this share",
+                         "or an image with Debian's generic kernel: image = \"debian-12-generic\" in [vm]"},
+                        ExitCode::config);
+        }
+    }
 
     std::error_code ec;
     if (!std::filesystem::exists(m_layout.client_key(), ec)) {

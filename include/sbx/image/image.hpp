@@ -56,6 +56,7 @@ struct ImageInfo {
     std::string fingerprint;
     std::string built_at;            // ISO 8601 UTC
     std::uint64_t disk_bytes = 0;    // qcow2 file size on disk
+    std::string kernel_package;      // "linux-image-cloud-amd64"; empty for images built before it was kept
 };
 
 // The info of a completely built image, or nothing when absent or incomplete.
