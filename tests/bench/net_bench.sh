@@ -29,8 +29,8 @@
 #              freed the closed connections' sockets, before its RSS is read again (default 40)
 #   KEEP=1     keep the run's folder (logs, configs) in /tmp/sbxt-PID
 #
-# passt and pasta refuse root; they run as the system user sbxbench, created when missing and
-# left in place (`userdel sbxbench` removes it). pasta opens /dev/net/tun inside the user
+# passt and pasta do not run as root (started as root, they switch to "nobody"); they run as
+# the system user sbxbench, created when missing and left in place (`userdel sbxbench`). pasta opens /dev/net/tun inside the user
 # namespace it creates, so /dev/net/tun is mode 0666 during the run and restored on exit.
 # Traffic stays in the namespaces this script creates (and their loopback).
 set -euo pipefail
