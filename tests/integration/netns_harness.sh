@@ -11,6 +11,7 @@
 #   ID-inet   "the internet": veth 192.0.2.1/24 + 2001:db8:1::1/64 toward ID-host, and on lo:
 #             198.51.100.53   dnsmasq (query log: DIR/dnsmasq.log)
 #             198.51.100.80, [2001:db8::80]   nginx :80, :443 (TLS, test CA DIR/tls/ca.crt), :8080
+#             198.51.100.80:5201  iperf3 server, when iperf3 is installed (tests/bench/net_bench.sh)
 #             198.51.100.81   nginx :80, in no DNS record (the "raw IP" destination)
 #             198.51.100.91-93  nginx :80 (a.sub.test, b.sub.test, c.sub.test)
 #             198.51.100.7    UDP echo on :7007 (udp.test); the kernel answers ping everywhere
@@ -29,6 +30,7 @@
 #   www.allowed.test  198.51.100.80, 2001:db8::80     denied.test   198.51.100.80, 2001:db8::80
 #   intranet.test     10.99.0.80                      udp.test      198.51.100.7
 #   a.sub.test, b.sub.test, c.sub.test: 198.51.100.91, .92, .93
+#   bench.test        198.51.100.80 (the network benchmark's destination)
 set -euo pipefail
 
 die() { echo "netns_harness: $*" >&2; exit 1; }
@@ -173,8 +175,15 @@ EOF
         --host-record=b.sub.test,198.51.100.92 \
         --host-record=c.sub.test,198.51.100.93 \
         --host-record=udp.test,198.51.100.7 \
+        --host-record=bench.test,198.51.100.80 \
         >"$dir/dnsmasq.stdout" 2>&1 &
     echo $! >>"$dir/pids"
+
+    # The benchmark's throughput server (optional: the tests do not need it)
+    if command -v iperf3 >/dev/null; then
+        ns_exec "$inet" iperf3 --server --bind 198.51.100.80 --port 5201 >"$dir/iperf3.log" 2>&1 &
+        echo $! >>"$dir/pids"
+    fi
 
     # UDP echo in the internet; "host loopback" services in the host namespace
     ns_exec "$inet" "$probe" udp-echo 198.51.100.7 7007 >/dev/null 2>&1 &
