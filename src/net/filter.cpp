@@ -44,6 +44,7 @@ constexpr Millis k_pending_timeout_ms = 30'000;
 constexpr std::uint32_t k_pin_grace_s = 10;
 constexpr std::size_t k_reply_buffer = 2048;
 constexpr std::size_t k_max_pending = 0xffff;
+constexpr Millis k_redecide_ms = 5'000;  // a UDP/ICMP flow's cached verdict is trusted this long
 
 // Tokens kept in thousandths so any rate refills smoothly with a millisecond clock.
 class TokenBucket {
@@ -437,19 +438,36 @@ struct Filter::Impl {
         std::uint16_t port = *proto == Proto::icmp ? 0 : p.dport;
         FlowKey key{p.src, p.dst, p.sport, port, p.protocol};
         Verdict v = Verdict::deny;
-        if (FlowEntry* e = flows.find(key, now)) {
+        FlowEntry* e = flows.find(key, now);
+        // A cached verdict stands for the packets of one connection. A bare SYN starts a new
+        // one (the guest reuses ports), and a UDP/ICMP verdict is only trusted for
+        // k_redecide_ms: pins expire and lookups happen, so both are decided again.
+        bool new_connection = *proto == Proto::tcp && (p.tcp_flags & (k_tcp_syn | k_tcp_ack)) == k_tcp_syn;
+        bool stale = e && *proto != Proto::tcp && now - e->decided_at >= k_redecide_ms;
+        if (e && (e->host_opened || (!new_connection && !stale))) {
             v = static_cast<Verdict>(e->verdict);
         } else {
             Outcome o = decide(p, *proto, port, now);
             v = o.verdict;
-            flows.insert(key, static_cast<std::uint8_t>(o.verdict), static_cast<std::uint8_t>(o.reason), now);
-            counters.flow_evictions = flows.evictions();
-            if (v == Verdict::deny) {
-                ++counters.flows_denied;
+            bool changed = !e || e->verdict != static_cast<std::uint8_t>(o.verdict);
+            if (e) {
+                e->verdict = static_cast<std::uint8_t>(o.verdict);
+                e->reason = static_cast<std::uint8_t>(o.reason);
+                e->decided_at = now;
             } else {
-                ++counters.flows_allowed;
+                flows.insert(key, static_cast<std::uint8_t>(o.verdict), static_cast<std::uint8_t>(o.reason), now);
+                counters.flow_evictions = flows.evictions();
             }
-            record(now, o.verdict, o.reason, *proto, false, p.dst, port, o.name, v == Verdict::deny);
+            // Every connection counts; a periodic re-decision of a datagram flow only when it
+            // changes the verdict.
+            if (new_connection || changed) {
+                if (v == Verdict::deny) {
+                    ++counters.flows_denied;
+                } else {
+                    ++counters.flows_allowed;
+                }
+                record(now, o.verdict, o.reason, *proto, false, p.dst, port, o.name, v == Verdict::deny);
+            }
         }
         if (v != Verdict::deny) {
             return {GuestFrameResult::Kind::pass, {}, {}};
@@ -755,13 +773,13 @@ struct Filter::Impl {
         if (p.protocol == k_ipproto_tcp && (p.tcp_flags & (k_tcp_syn | k_tcp_ack)) == k_tcp_syn) {
             // libslirp opens connections into the guest only for host forwards (SSH, [[forward]]).
             flows.insert(back, static_cast<std::uint8_t>(Verdict::allow), static_cast<std::uint8_t>(Reason::allowed),
-                         now);
+                         now).host_opened = true;
             counters.flow_evictions = flows.evictions();
         } else if (p.protocol == k_ipproto_udp && (p.src == net.host || p.src == net.host6) &&
                    flows.find(back, now) == nullptr) {
             // A UDP forward from the host's loopback: the guest may answer it.
             flows.insert(back, static_cast<std::uint8_t>(Verdict::allow), static_cast<std::uint8_t>(Reason::allowed),
-                         now);
+                         now).host_opened = true;
             counters.flow_evictions = flows.evictions();
         }
         return true;

@@ -154,6 +154,8 @@ FlowEntry& FlowTable::insert(const FlowKey& key, std::uint8_t verdict, std::uint
     e.verdict = verdict;
     e.reason = reason;
     e.last_seen = now;
+    e.decided_at = now;
+    e.host_opened = false;
     e.used = true;
     return e;
 }

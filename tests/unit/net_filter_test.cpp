@@ -460,6 +460,48 @@ TEST(NetFilter, HostInterfaceAddressesAreClosed) {
     EXPECT_EQ(o.on_guest_frame(tcp_frame(k_guest, lan, 40010, 5432), 0).kind, Kind::pass);
 }
 
+// The guest reuses source ports: a cached verdict must not outlive its connection. A bare
+// SYN is decided again, so a 5-tuple denied before a lookup passes after it, and one
+// allowed while its pin lived is denied once the pin is gone; the open connection itself
+// keeps its verdict. Datagram verdicts are decided again after a few seconds.
+TEST(NetFilter, CachedVerdictsAreDecidedAgainForNewConnections) {
+    Filter f(allowlist(), GuestNet{}, limits());
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_github, 40000, 443), 0).kind, Kind::reply);  // not resolved
+    resolve(f, "github.com", {k_github}, 100, k_dns_type_a, false, 60);
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_github, 40000, 443), 200).kind, Kind::pass);
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_github, 40000, 443, k_ack, 1001, 1), 300).kind, Kind::pass);
+    // Long after the pin expired (60 s + grace): the established flow goes on...
+    const Millis later = 200'000;
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_github, 40000, 443, k_ack | k_psh, 1001, 1, 10), later).kind,
+              Kind::pass);
+    // ...but a new connection on the same ports is decided again, and denied.
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_github, 40000, 443), later + 1).kind, Kind::reply);
+    const auto ds = drain(f);
+    ASSERT_EQ(ds.size(), 4u);  // deny, DNS allow, allow, deny: one per connection attempt
+    EXPECT_EQ(ds[2].verdict, Verdict::allow);
+    EXPECT_EQ(ds[3].verdict, Verdict::deny);  // port_not_allowed: the pin is gone, the CIDR rule says port 22
+    EXPECT_EQ(f.counters().flows_allowed, 1u);
+    EXPECT_EQ(f.counters().flows_denied, 2u);
+
+    // UDP: denied before the lookup, allowed once the cached verdict is old enough.
+    EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_raw, 41000, 5000), 0).kind, Kind::reply);
+    resolve(f, "udp.example", {k_raw}, 10);
+    EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_raw, 41000, 5000), 20).kind, Kind::reply);  // still cached
+    EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_raw, 41000, 5000), 6000).kind, Kind::pass);
+    EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_raw, 41000, 5000), 7000).kind, Kind::pass);
+}
+
+// A UDP forward's replies (host-opened) keep passing, however long the flow lives.
+TEST(NetFilter, HostOpenedFlowsAreNotDecidedAgain) {
+    Filter f(allowlist(), GuestNet{}, limits());
+    EXPECT_TRUE(f.on_host_frame(udp_frame(k_host, k_guest, 50000, 53), 0));
+    EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_host, 53, 50000), 10).kind, Kind::pass);
+    EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_host, 53, 50000), 60'000).kind, Kind::pass);
+    EXPECT_TRUE(f.on_host_frame(tcp_frame(k_host, k_guest, 50001, 22), 0));
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 50001, k_syn | k_ack), 10).kind, Kind::pass);
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 50001, k_ack, 1001, 1, 10), 90'000).kind, Kind::pass);
+}
+
 TEST(NetFilter, Ipv6Equivalents) {
     Filter f(allowlist(), GuestNet{}, limits());
     auto v = resolve(f, "github.com", {k_github6, k_github}, 0, k_dns_type_aaaa, true);

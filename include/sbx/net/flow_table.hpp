@@ -11,6 +11,8 @@
 // are no tombstones. Entries are ~56 bytes: 1.8 MiB of slots for the default capacity, from
 // calloc so untouched pages cost nothing. Flows are never expired by time on their own:
 // only eviction reuses a slot, and an evicted flow is simply decided again on its next frame.
+// The table only caches: the Filter decides again when a cached verdict may be out of date
+// (a new TCP connection on a reused 5-tuple; a UDP/ICMP verdict older than a few seconds).
 
 #include "sbx/net/policy.hpp"
 
@@ -33,9 +35,11 @@ struct FlowKey {
 struct FlowEntry {
     FlowKey key;
     Millis last_seen;
+    Millis decided_at;     // when the policy last ran for it (the Filter re-decides, see filter.cpp)
     std::uint32_t hash;
     std::uint8_t verdict;  // the Filter's Verdict, stored raw
     std::uint8_t reason;   // the Filter's Reason, stored raw
+    bool host_opened;      // a host forward's connection (libslirp opened it): never re-decided
     bool used;
 };
 
