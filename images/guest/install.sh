@@ -43,8 +43,9 @@ systemd-journal-flush.service systemd-random-seed.service systemd-update-utmp.se
 modprobe@fuse.service sys-fs-fuse-connections.mount sbx-growfs.service acpid.service
 "
 
-# Drivers the sbx initrd loads: the disks and the network of a microvm (virtio-mmio).
-INITRD_MODULES="virtio_mmio virtio_blk virtio_net"
+# Drivers the sbx initrd loads: the disks and the network of a microvm (virtio-mmio), and
+# the root filesystem (built into the cloud kernel, a module of the generic one).
+INITRD_MODULES="virtio_mmio virtio_blk virtio_net ext4"
 
 early() {
     say "initramfs configuration"
@@ -148,7 +149,9 @@ finish() {
     say "final cleanup"
     # sbx boots the kernel kept beside the image, so its modules must stay: no kernel
     # upgrades or removals from inside the guest.
-    apt-mark hold $(dpkg-query -W -f '${Package}\n' 'linux-image-*' 2> /dev/null) > /dev/null
+    # Installed ones only: dpkg also knows names it merely saw (linux-image-generic).
+    apt-mark hold $(dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' 'linux-image-*' 2> /dev/null |
+        while read -r st pkg; do [ "$st" = ii ] && echo "$pkg"; done) > /dev/null
     # Every instance brings its own host key (from the seed).
     rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub
     # Nothing in /etc or /var "needs update" relative to /usr: otherwise the first boot
