@@ -2,6 +2,7 @@
 
 #include "sbx/image/image.hpp"
 #include "sbx/net/net_log.hpp"
+#include "sbx/share/snapshot.hpp"
 #include "sbx/util/console.hpp"
 #include "sbx/util/error.hpp"
 #include "sbx/util/fs.hpp"
@@ -764,6 +765,23 @@ void remove_instance(const std::string& name, bool force) {
     auto lock = instance::FileLock::try_acquire(layout.up_lock());
     if (!lock) {
         throw Error(fmt::format("an sbx up of {} is in progress", name), {"wait for it, then retry"});
+    }
+    // The guest's work in review shares exists nowhere else until it is applied.
+    std::vector<std::string> pending;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(layout.dir() / "shares", ec)) {
+        instance::ShareLayout sl{entry.path()};
+        if (share::is_prepared(sl) && share::has_pending_changes(sl)) {
+            pending.push_back(entry.path().filename().string());
+        }
+    }
+    if (!pending.empty() && !force) {
+        std::sort(pending.begin(), pending.end());
+        throw Error(fmt::format("{} has review changes nobody applied yet (share {}); sbx rm would lose them",
+                                name, fmt::join(pending, ", ")),
+                    {fmt::format("see them with sbx diff {}, bring them back with sbx apply {}", name, name),
+                     fmt::format("sbx rm --force {} deletes them with the instance", name)},
+                    ExitCode::failure);
     }
     std::filesystem::remove_all(layout.dir());
     fmt::print("removed {} ({})\n", name, layout.dir().string());
