@@ -24,7 +24,8 @@ json to_json(const State& s) {
                 {"run_id", s.run_id},
                 {"started_at_ms", s.started_at_ms}, {"ready_at_ms", s.ready_at_ms},
                 {"stopped_at_ms", s.stopped_at_ms}, {"last_error", s.last_error},
-                {"forwards", s.forwards},     {"network", s.network}};
+                {"forwards", s.forwards},     {"network", s.network},
+                {"shares", s.shares}};
 }
 
 State state_from_json(const json& j) {
@@ -48,6 +49,7 @@ State state_from_json(const json& j) {
     s.last_error = j.value("last_error", "");
     s.forwards = j.value("forwards", std::vector<std::string>{});
     s.network = j.value("network", "");
+    s.shares = j.value("shares", std::vector<std::string>{});
     return s;
 }
 

@@ -676,6 +676,9 @@ void print_status(const std::string& name, bool as_json) {
         for (const auto& f : s.forwards) {
             fmt::print("{:<12} {}\n", "forward:", f);
         }
+        for (const auto& sh : s.shares) {
+            fmt::print("{:<12} {}\n", "share:", sh);
+        }
         fmt::print("{:<12} supervisor {}, netd {}, qemu {}\n", "pids:", s.supervisor_pid, s.netd_pid,
                    s.qemu_pid);
         if (s.ready_at_ms) {

@@ -405,6 +405,13 @@ void Supervisor::prepare() {
     m_plan = plan::make_launch_plan(
         {m_profile, m_accel, m_layout, m_image, m_state.ssh_port, m_tsc_khz, exe});
     m_state.network = describe_policy(m_plan.netd.policy);
+    m_state.shares.clear();
+    for (const auto& e : m_plan.shares) {
+        const auto& sh = m_profile.shares[e.index];
+        m_state.shares.push_back(fmt::format("{} -> {} ({}, {}{})", sh.host.string(), e.guest, e.type,
+                                             profile::to_string(sh.mode),
+                                             sh.hide.empty() ? "" : fmt::format(", {} hidden", fmt::join(sh.hide, " "))));
+    }
     t = Clock::now();
     image::Seed seed;
     seed.hostname = m_layout.name();

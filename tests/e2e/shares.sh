@@ -55,6 +55,10 @@ gsh() { sbx ssh "$name" -- "$@"; }
 groot() { sbx ssh "$name" -- sudo sh -c "$1"; }
 gsh sh -c 'mount | grep virtiofs'
 [ "$(gsh sh -c 'mount | grep -c " type virtiofs "')" -eq 3 ] || fail "the guest does not have three virtiofs mounts"
+sbx status "$name" | grep '^share:'
+sbx status "$name" | grep -E "^share: +$work/rw -> /home/dev/rw \(virtiofs, rw, .git .env hidden\)" >/dev/null ||
+  fail "sbx status does not list the rw share"
+[ "$(sbx status "$name" | grep -c '^share:')" -eq 3 ] || fail "sbx status does not list three shares"
 
 step "rw: a round trip, and files the guest makes belong to the host user"
 [ "$(gsh cat /home/dev/rw/a.txt)" = "hello from the host" ] || fail "the guest cannot read a.txt"

@@ -33,6 +33,7 @@ struct State {
     std::string last_error;           // why it stopped or failed, for `sbx status`
     std::vector<std::string> forwards;  // "tcp 127.0.0.1:8080 -> 3000", for `sbx status`
     std::string network;              // "allowlist (12 rules)", "open", "none", for `sbx status`
+    std::vector<std::string> shares;  // "/home/u/src -> /home/dev/src (virtiofs, review)", for `sbx status`
 };
 
 nlohmann::json to_json(const State& s);
