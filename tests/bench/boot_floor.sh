@@ -274,8 +274,8 @@ plot "$out/boot_bench.dat" using 5:xtic(1) title "sbx CLI + supervisor start", \
      "" using 8 title "QEMU spawn to kernel", \
      "" using 9 title "kernel to /init", \
      "" using 10 title "initrd to systemd", \
-     "" using 11 title "systemd to sshd ready", \
-     "" using 12 title "sshd ready to probe login", \
+     "" using 11 title "systemd to sshd listening", \
+     "" using 12 title "sshd listening to SSH ready", \
      "" using 13 title "ready to sbx up exit"
 EOF
 log "data: $out/boot_bench.dat, $out/boot_bench_runs.dat; plot: $out/boot_bench.png ($(($(date +%s) - t_start)) s)"

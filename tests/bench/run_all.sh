@@ -15,7 +15,8 @@
 #   BUILD_DIR  default build/release, configured and built first (NO_BUILD=1: as it is)
 #   SBX_HOME   images and VMs of the benchmarks (default build/benchhome: apart from yours;
 #              the images debian-12 and debian-12-generic are built there on first use)
-#   ONLY       a subset, e.g. "filter boot" (of: filter net rss boot share)
+#   ONLY       a subset, e.g. "filter boot" (of: filter net rss boot share); ONLY=none only
+#              rebuilds bench_targets.dat from the data files in OUT_DIR
 #   NET_ROUNDS, NET_SECONDS (3, 5), BOOT_REPEAT (5), SHARE_ROUNDS (3)
 #
 # The packages are in scripts/install-deps.sh (iperf3, slirp4netns, passt, dnsmasq-base,
@@ -38,7 +39,7 @@ want() { [[ " $only " == *" $1 "* ]]; }
 for p in gnuplot jq cmake; do
     command -v "$p" >/dev/null || die "$p is not installed (scripts/install-deps.sh installs it)"
 done
-if [[ ${NO_BUILD:-0} != 1 ]]; then
+if [[ ${NO_BUILD:-0} != 1 && $only != none ]]; then
     [[ $build == "$repo/build/release" ]] || die "BUILD_DIR other than build/release: build it yourself and set NO_BUILD=1"
     log "building (release preset)"
     cmake --preset release >/dev/null
@@ -168,7 +169,7 @@ boot_bare=$(val "$out/boot_bench.dat" '$1 == "bare" { print $2 }')
 net() { # CONFIG COLUMN
     val "$out/net_bench.dat" "\$1 == \"$1\" { print \$$2 }"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "nan"; else printf "%.2f\n", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "nan"; else printf "%.3f\n", a / b }'; }
 up_bess=$(ratio "$(net netd-allow1000 2)" "$(net slirp-bess 2)")
 down_bess=$(ratio "$(net netd-allow1000 5)" "$(net slirp-bess 5)")
 down_passt=$(ratio "$(net netd-allow1000 5)" "$(net passt 5)")

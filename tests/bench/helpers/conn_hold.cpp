@@ -42,7 +42,9 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t k_in_flight = 256;  // handshakes at once: below a listener's backlog
 constexpr int k_connect_timeout_ms = 10000;
 
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 void raise_nofile() {
     rlimit lim{};
