@@ -8,7 +8,7 @@
 // A flow sits at most k_probe_window slots from its home slot, so a lookup never probes more
 // than k_probe_window slots. Inserting into a full table (or a full window) evicts the entry
 // of the window seen least recently (counted); removal is backward-shift deletion, so there
-// are no tombstones. Entries are ~56 bytes: 1.8 MiB of slots for the default capacity, from
+// are no tombstones. Entries are 64 bytes: 2 MiB of slots for the default capacity, from
 // calloc so untouched pages cost nothing. Flows are never expired by time on their own:
 // only eviction reuses a slot, and an evicted flow is simply decided again on its next frame.
 // The table only caches: the Filter decides again when a cached verdict may be out of date
