@@ -243,6 +243,8 @@ struct Filter::Impl {
           dns_bucket(l.dns_per_second, 2 * l.dns_per_second),
           reply_bucket(l.replies_per_second, 2 * l.replies_per_second) {
         std::sort(policy.host_ports.begin(), policy.host_ports.end());
+        // The matcher holds all the rules say; the list itself is megabytes with 10 000 rules.
+        std::vector<Rule>().swap(policy.rules);
         std::size_t n_pending = std::clamp<std::size_t>(limits.pending_dns, 1, k_max_pending);
         pending.resize(n_pending);
         pending_free.reserve(n_pending);

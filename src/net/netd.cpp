@@ -44,6 +44,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -67,6 +68,7 @@ constexpr std::size_t k_flush_early = 256u << 10;  // flush mid-turn once this m
 constexpr int k_reads_per_turn = 16;               // then let libslirp and c-ares run
 constexpr std::uint64_t k_tick_ms = 1000;
 constexpr int k_socket_buffer = 4 << 20;  // asked of the kernel for QEMU's socket
+constexpr std::size_t k_own_descriptors = 256;  // netd's own: QEMU, logs, resolver, libslirp's spares
 
 std::int64_t wall_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -136,7 +138,7 @@ std::vector<IpAddr> host_interface_addresses() {
 
 class Netd final : public GuestSink, public ResolverSink {
 public:
-    explicit Netd(const NetdConfig& config);
+    explicit Netd(NetdConfig config);
     int run();
 
     void to_guest(std::span<const std::byte> frame) noexcept override;
@@ -153,7 +155,7 @@ private:
     void tick(bool force) noexcept;
     int poll_timeout(std::uint32_t slirp_timeout) const;
 
-    NetdConfig m_config;
+    std::filesystem::path m_socket;
     DecisionLog m_log;
     StatsFile m_stats;
     Filter m_filter;
@@ -175,11 +177,13 @@ private:
     bool m_stream_error = false;
 };
 
-Netd::Netd(const NetdConfig& config)
-    : m_config(config),
+// The policy moves into the Filter, which keeps only its compiled form: with 10 000 rules a
+// copy of the rule list costs megabytes.
+Netd::Netd(NetdConfig config)
+    : m_socket(config.socket),
       m_log(config.decision_log.empty() ? DecisionLog{} : DecisionLog(config.decision_log)),
       m_stats(config.stats.empty() ? StatsFile{} : StatsFile(config.stats)),
-      m_filter(config.policy, config.guest, config.limits),
+      m_filter(std::move(config.policy), config.guest, config.limits),
       m_out(new std::byte[k_out_buffer]),
       m_decisions(config.limits.decisions) {
     m_now = monotonic_ms();
@@ -211,8 +215,8 @@ Netd::Netd(const NetdConfig& config)
 // Listens on a temporary name, then renames it into place: the configured path appears
 // only once netd can serve it (netd_socket_ready()).
 void Netd::listen_socket() {
-    const std::string path = m_config.socket.string();
-    std::string tmp = (m_config.socket.parent_path() / fmt::format(".netd{}.sock", ::getpid())).string();
+    const std::string path = m_socket.string();
+    std::string tmp = (m_socket.parent_path() / fmt::format(".netd{}.sock", ::getpid())).string();
     if (tmp.size() > 107) {
         tmp = path;  // no room for a temporary name: bind in place
     }
@@ -507,9 +511,36 @@ std::string policy_summary(const NetdConfig& c) {
                        fw.empty() ? "none" : fw);
 }
 
+// libslirp opens a host socket for every guest connection and nothing else bounds how many a
+// guest holds: the descriptor limit is the bound. netd sets it to the flow table's size plus
+// room for its own descriptors, within the hard limit: enough for every flow the filter can
+// track (the usual soft limit of 1024 let a guest open only ~1000 connections), and no more
+// (at ~63 KiB of libslirp buffers per connection, 16 384 connections are about 1 GiB).
+void set_descriptor_limit(std::size_t flows) {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        return;
+    }
+    rlim_t want = static_cast<rlim_t>(flows) + k_own_descriptors;
+    if (lim.rlim_max != RLIM_INFINITY && want > lim.rlim_max) {
+        want = lim.rlim_max;
+    }
+    if (want != lim.rlim_cur) {
+        lim.rlim_cur = want;
+        if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+            std::fprintf(stderr, "netd: cannot set the descriptor limit to %llu: %s\n",
+                         static_cast<unsigned long long>(want), std::strerror(errno));
+        }
+    }
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+        std::fprintf(stderr, "netd: at most %llu descriptors (guest connections and netd's own)\n",
+                     static_cast<unsigned long long>(lim.rlim_cur));
+    }
+}
+
 }  // namespace
 
-int run_netd(const NetdConfig& config) {
+int run_netd(NetdConfig config) {
     // libslirp gives every TCP connection two socket buffers of ~128 KiB, and keeps a closed
     // connection for about 10 s. With glibc's sliding mmap threshold those buffers soon come
     // from the heap, which fragments and never shrinks: a burst of connections left netd at
@@ -518,8 +549,12 @@ int run_netd(const NetdConfig& config) {
     // goes back to the kernel at once: the same burst peaked near 80 MiB and settled at 14.
     ::mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     ::mallopt(M_TRIM_THRESHOLD, 1 << 20);
-    Netd netd(config);
-    std::fprintf(stderr, "netd: %s\n", policy_summary(config).c_str());
+    set_descriptor_limit(config.limits.flows);
+    const std::string summary = policy_summary(config);
+    Netd netd(std::move(config));
+    // Reading the config (its JSON tree, the rule list) left freed heap behind: give it back.
+    ::malloc_trim(0);
+    std::fprintf(stderr, "netd: %s\n", summary.c_str());
     auto sandbox = enter_sandbox();
     std::fprintf(stderr, "netd: sandboxed (no new privileges, seccomp allowlist of %zu rules)\n",
                  sandbox.allowed_syscalls);

@@ -2,6 +2,7 @@
 
 #include "sbx/share/hide.hpp"
 #include "sbx/util/error.hpp"
+#include "sbx/util/process.hpp"
 
 #include <fmt/format.h>
 
@@ -19,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -156,22 +159,6 @@ void write_proc(pid_t pid, const char* what, const std::string& text) {
     ::close(fd);
 }
 
-int run_map_tool(const std::vector<std::string>& argv) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        std::vector<char*> a;
-        for (const auto& s : argv) {
-            a.push_back(const_cast<char*>(s.c_str()));
-        }
-        a.push_back(nullptr);
-        ::execvp(a[0], a.data());
-        ::_exit(127);
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 // Runs outside the new namespace: gives `target` its uid/gid maps. Returns an error text.
 std::string map_ids(pid_t target, std::uint32_t guest_id) {
     uid_t uid = ::getuid();
@@ -197,13 +184,28 @@ std::string map_ids(pid_t target, std::uint32_t guest_id) {
                            "--add-subgids 100000-165535 {}), or use type = \"9p\" for this share",
                            name, name, name);
     }
-    int a = run_map_tool({"newuidmap", std::to_string(target), "0", std::to_string(su->start), "1",
-                          std::to_string(guest_id), std::to_string(uid), "1"});
-    int b = a == 0 ? run_map_tool({"newgidmap", std::to_string(target), "0", std::to_string(sg->start), "1",
-                                   std::to_string(guest_id), std::to_string(gid), "1"})
-                   : a;
-    if (a != 0 || b != 0) {
-        return "newuidmap/newgidmap failed (package uidmap; are they setuid root?)";
+    // newuidmap and newgidmap (setuid root, package uidmap) check the ranges against
+    // /etc/subuid and /etc/subgid and write the maps.
+    for (const auto& argv : {std::vector<std::string>{"newuidmap", std::to_string(target), "0",
+                                                      std::to_string(su->start), "1", std::to_string(guest_id),
+                                                      std::to_string(uid), "1"},
+                             std::vector<std::string>{"newgidmap", std::to_string(target), "0",
+                                                      std::to_string(sg->start), "1", std::to_string(guest_id),
+                                                      std::to_string(gid), "1"}}) {
+        try {
+            RunOptions opts;
+            opts.timeout = std::chrono::seconds(10);
+            auto r = run_command(argv, opts);
+            if (r.exit_code != 0) {
+                while (!r.output.empty() && std::isspace(static_cast<unsigned char>(r.output.back()))) {
+                    r.output.pop_back();
+                }
+                return fmt::format("{} failed (status {}): {} (package uidmap; is it setuid root?)", argv[0],
+                                   r.exit_code, r.output);
+            }
+        } catch (const std::exception& e) {
+            return fmt::format("{}: {} (install the package uidmap)", argv[0], e.what());
+        }
     }
     return {};
 }

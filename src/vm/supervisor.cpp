@@ -307,6 +307,12 @@ private:
         return nullptr;
     }
     void start_netd();
+    // Waits a bounded time for ready() while draining `c`'s output; died() reports its exit
+    // (it throws). `what` names the child in the timeout error.
+    template <class Ready, class Died>
+    void wait_ready(ManagedChild& c, const std::string& what, Ready&& ready, Died&& died);
+    // A helper the VM cannot run without has exited: stop the VM at once and mark it failed.
+    void fail_closed(const std::string& why, const ManagedChild& c);
     void start_qemu();
     bool wait_for_ssh();  // false: stopped by a signal while starting
     void watch();
@@ -500,25 +506,16 @@ void Supervisor::start_shares() {
         std::filesystem::remove(sock, ec);
         auto& c = *m_shares.emplace_back(std::make_unique<ManagedChild>(fmt::format("share{}", e.index)));
         spawn_managed(c, e.export_argv, m_layout.dir());
-        auto deadline = Clock::now() + std::chrono::seconds(15);
-        for (;;) {
-            c.drain();
-            if (c.exited()) {
+        wait_ready(
+            c, fmt::format("the server of share {}", e.index),
+            // The socket appears before virtiofsd runs; the helper's first line says the
+            // namespace and mounts are in place.
+            [&] { return net::netd_socket_ready(sock) && c.tail().find("share: ") != std::string::npos; },
+            [&] {
                 throw Error(fmt::format("the server of share {} ({}) {} while starting", e.index, e.served.string(),
                                         describe_exit(c.exit_code)),
                             {fmt::format("it said:\n{}", c.tail())});
-            }
-            // The socket appears before virtiofsd runs; its first line says the namespace
-            // and mounts are in place.
-            if (net::netd_socket_ready(sock) && c.tail().find("share: ") != std::string::npos) {
-                break;
-            }
-            if (Clock::now() > deadline) {
-                throw Error(fmt::format("the server of share {} did not start within 15s", e.index),
-                            {fmt::format("it said:\n{}", c.tail())}, ExitCode::timeout);
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
+            });
         step("share", fmt::format("share {}: {} -> {} (virtiofs{})", e.index, e.served.string(), e.guest,
                                   e.read_only ? ", read-only" : ""),
              t);
@@ -534,22 +531,37 @@ void Supervisor::start_netd() {
     spawn_managed(m_netd, m_plan.netd_argv, m_layout.dir());
     m_state.netd_pid = m_netd.proc.pid;
     save_state();
+    wait_ready(
+        m_netd, "netd (the egress filter)", [&] { return net::netd_socket_ready(m_layout.net_socket()); },
+        [&] { netd_died("while starting"); });
+    step("network", fmt::format("egress filter ready: {}", m_state.network), t);
+}
+
+template <class Ready, class Died>
+void Supervisor::wait_ready(ManagedChild& c, const std::string& what, Ready&& ready, Died&& died) {
     auto deadline = Clock::now() + std::chrono::seconds(15);
     for (;;) {
-        m_netd.drain();
-        if (m_netd.exited()) {
-            netd_died("while starting");
+        c.drain();
+        if (c.exited()) {
+            died();
         }
-        if (net::netd_socket_ready(m_layout.net_socket())) {
-            break;
+        if (ready()) {
+            return;
         }
         if (Clock::now() > deadline) {
-            throw Error("netd (the egress filter) did not become ready within 15s",
-                        {fmt::format("netd said:\n{}", m_netd.tail())}, ExitCode::timeout);
+            throw Error(fmt::format("{} did not become ready within 15s", what),
+                        {fmt::format("it said:\n{}", c.tail())}, ExitCode::timeout);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    step("network", fmt::format("egress filter ready: {}", m_state.network), t);
+}
+
+void Supervisor::fail_closed(const std::string& why, const ManagedChild& c) {
+    spdlog::error("{}; {} said:\n{}", why, c.name, c.tail());
+    shutdown(true, why);
+    m_state.status = "failed";
+    save_state();
+    event("error", {{"msg", why}, {"hints", json::array({fmt::format("{} said:\n{}", c.name, c.tail())})}});
 }
 
 void Supervisor::start_qemu() {
@@ -664,25 +676,17 @@ void Supervisor::watch() {
         }
         if (ManagedChild* dead = dead_share(); dead && !qemu_exited()) {
             // A share without its server hangs the guest's file operations; stop the VM.
-            std::string why = fmt::format("the server of {} (virtiofsd) {}; the VM was stopped", dead->name,
-                                          describe_exit(dead->exit_code));
-            spdlog::error("{}; it said:\n{}", why, dead->tail());
-            shutdown(true, why);
-            m_state.status = "failed";
-            save_state();
-            event("error", {{"msg", why}, {"hints", json::array({fmt::format("it said:\n{}", dead->tail())})}});
+            fail_closed(fmt::format("the server of {} (virtiofsd) {}; the VM was stopped", dead->name,
+                                    describe_exit(dead->exit_code)),
+                        *dead);
             return;
         }
         if (m_netd.exited() && !qemu_exited()) {
             // Fail closed: without netd the guest has no filter; stop it now rather than
             // leave a VM whose network state nobody enforces.
-            std::string why = fmt::format("netd (the egress filter) {}; the VM was stopped (fail closed)",
-                                          describe_exit(m_netd.exit_code));
-            spdlog::error("{}; netd said:\n{}", why, m_netd.tail());
-            shutdown(true, why);
-            m_state.status = "failed";
-            save_state();
-            event("error", {{"msg", why}, {"hints", json::array({fmt::format("netd said:\n{}", m_netd.tail())})}});
+            fail_closed(fmt::format("netd (the egress filter) {}; the VM was stopped (fail closed)",
+                                    describe_exit(m_netd.exit_code)),
+                        m_netd);
             return;
         }
         if (qemu_exited()) {

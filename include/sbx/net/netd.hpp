@@ -36,7 +36,7 @@ inline constexpr std::string_view k_netd_ready_line = "netd: ready";
 
 // Runs netd until QEMU disconnects or a signal stops it; returns the exit status. Throws
 // sbx::Error when setup fails (files, a forward's port, the resolver, the sandbox).
-int run_netd(const NetdConfig& config);
+int run_netd(NetdConfig config);
 
 // {sbx_exe, "_netd", "--config", config}: how the supervisor starts netd.
 std::vector<std::string> netd_argv(const std::filesystem::path& sbx_exe, const std::filesystem::path& config);
