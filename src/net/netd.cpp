@@ -526,16 +526,16 @@ void set_descriptor_limit(std::size_t flows) {
         want = lim.rlim_max;
     }
     if (want != lim.rlim_cur) {
+        const rlim_t before = lim.rlim_cur;
         lim.rlim_cur = want;
         if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
             std::fprintf(stderr, "netd: cannot set the descriptor limit to %llu: %s\n",
                          static_cast<unsigned long long>(want), std::strerror(errno));
+            lim.rlim_cur = before;
         }
     }
-    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
-        std::fprintf(stderr, "netd: at most %llu descriptors (guest connections and netd's own)\n",
-                     static_cast<unsigned long long>(lim.rlim_cur));
-    }
+    std::fprintf(stderr, "netd: at most %llu descriptors (guest connections and netd's own)\n",
+                 static_cast<unsigned long long>(lim.rlim_cur));
 }
 
 }  // namespace

@@ -550,7 +550,7 @@ void Supervisor::wait_ready(ManagedChild& c, const std::string& what, Ready&& re
         }
         if (Clock::now() > deadline) {
             throw Error(fmt::format("{} did not become ready within 15s", what),
-                        {fmt::format("it said:\n{}", c.tail())}, ExitCode::timeout);
+                        {fmt::format("{} said:\n{}", c.name, c.tail())}, ExitCode::timeout);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
