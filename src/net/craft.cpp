@@ -105,7 +105,7 @@ std::size_t craft_icmp_prohibited(MutBytes out, Bytes frame, const Packet& p) no
     if (p.v6) {
         quote = std::min(original.size(), std::size_t{1280} - k_ipv6 - 8);
     } else {
-        quote = std::min(original.size(), p.l3_header_len + 8);
+        quote = std::min(original.size(), std::size_t{p.l3_header_len} + 8);
     }
     std::size_t l4_len = 8 + quote;
     std::size_t size = k_eth + (p.v6 ? k_ipv6 : k_ipv4) + l4_len;

@@ -2,30 +2,17 @@
 
 #include "sbx/net/flow_table.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstring>
 #include <new>
 
 namespace sbx::net {
 
-namespace {
-
-std::uint64_t mix(std::uint64_t x) noexcept {
-    x ^= x >> 32;
-    x *= 0xd6e8feb86659fd93ull;
-    x ^= x >> 32;
-    x *= 0xd6e8feb86659fd93ull;
-    x ^= x >> 32;
-    return x;
+void FlowTable::Unmap::operator()(FlowEntry* p) const noexcept {
+    ::munmap(p, bytes);
 }
-
-std::uint64_t word(const std::uint8_t* p) noexcept {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    return w;
-}
-
-}  // namespace
 
 FlowTable::FlowTable(std::size_t capacity, std::uint64_t seed)
     : m_capacity(std::max<std::size_t>(capacity, 1)), m_seed(seed) {
@@ -33,51 +20,15 @@ FlowTable::FlowTable(std::size_t capacity, std::uint64_t seed)
     while (size < m_capacity * 2) {
         size *= 2;
     }
-    // calloc: zeroed (used == false) without touching the pages up front.
-    auto* p = static_cast<FlowEntry*>(std::calloc(size, sizeof(FlowEntry)));
-    if (p == nullptr) {
+    // An anonymous mapping: page-aligned (each entry is one cache line) and zeroed (used ==
+    // false) without touching the pages up front.
+    std::size_t bytes = size * sizeof(FlowEntry);
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
         throw std::bad_alloc();
     }
-    m_slots.reset(p);
+    m_slots = std::unique_ptr<FlowEntry, Unmap>(static_cast<FlowEntry*>(p), Unmap{bytes});
     m_mask = size - 1;
-}
-
-std::uint32_t FlowTable::hash(const FlowKey& k) const noexcept {
-    // Five independent multiplies (they run in parallel on the hot path), the seed inside each
-    // so colliding key sets depend on it, then one final mix.
-    const std::uint64_t s = m_seed;
-    std::uint64_t h = ((word(k.src.bytes.data()) ^ s) * 0x9e3779b97f4a7c15ull) +
-                      ((word(k.src.bytes.data() + 8) ^ s) * 0xc2b2ae3d27d4eb4full) +
-                      ((word(k.dst.bytes.data()) ^ s) * 0x165667b19e3779f9ull) +
-                      ((word(k.dst.bytes.data() + 8) ^ s) * 0xd6e8feb86659fd93ull) +
-                      (((std::uint64_t{k.sport} | (std::uint64_t{k.dport} << 16) |
-                         (std::uint64_t{k.protocol} << 32)) ^ s) * 0xff51afd7ed558ccdull);
-    return static_cast<std::uint32_t>(mix(h));
-}
-
-std::size_t FlowTable::locate(const FlowKey& key, std::uint32_t h) const noexcept {
-    FlowEntry* slots = m_slots.get();
-    for (std::size_t i = 0; i < k_probe_window; ++i) {
-        std::size_t pos = (h + i) & m_mask;
-        const FlowEntry& e = slots[pos];
-        if (!e.used) {
-            return SIZE_MAX;
-        }
-        if (e.hash == h && e.key == key) {
-            return pos;
-        }
-    }
-    return SIZE_MAX;
-}
-
-FlowEntry* FlowTable::find(const FlowKey& key, Millis now) noexcept {
-    std::size_t pos = locate(key, hash(key));
-    if (pos == SIZE_MAX) {
-        return nullptr;
-    }
-    FlowEntry& e = m_slots.get()[pos];
-    e.last_seen = now;
-    return &e;
 }
 
 void FlowTable::remove_at(std::size_t pos) noexcept {
@@ -99,7 +50,8 @@ void FlowTable::remove_at(std::size_t pos) noexcept {
     --m_size;
 }
 
-bool FlowTable::erase(const FlowKey& key) noexcept {
+bool FlowTable::erase(const FlowKey& k) noexcept {
+    PackedFlowKey key = PackedFlowKey::of(k);
     std::size_t pos = locate(key, hash(key));
     if (pos == SIZE_MAX) {
         return false;
@@ -108,7 +60,8 @@ bool FlowTable::erase(const FlowKey& key) noexcept {
     return true;
 }
 
-FlowEntry& FlowTable::insert(const FlowKey& key, std::uint8_t verdict, std::uint8_t reason, Millis now) noexcept {
+FlowEntry& FlowTable::insert(const FlowKey& k, std::uint8_t verdict, std::uint8_t reason, Millis now) noexcept {
+    PackedFlowKey key = PackedFlowKey::of(k);
     FlowEntry* slots = m_slots.get();
     std::uint32_t h = hash(key);
     std::size_t pos = locate(key, h);

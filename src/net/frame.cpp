@@ -142,6 +142,12 @@ std::optional<IcmpView> IcmpView::of(Bytes l4) noexcept {
 namespace {
 
 // Fills the transport fields of `p` from `l4`; false when the transport header is truncated.
+// A Packet's 32-bit offsets and lengths: every value comes from 16-bit header fields (plus a
+// header's own bounded size), checked against the frame by the views.
+std::uint32_t u32(std::size_t v) noexcept {
+    return static_cast<std::uint32_t>(v);
+}
+
 bool parse_transport(Packet& p, Bytes l4) noexcept {
     switch (p.protocol) {
         case k_ipproto_tcp: {
@@ -154,7 +160,7 @@ bool parse_transport(Packet& p, Bytes l4) noexcept {
             p.tcp_flags = tcp->flags();
             p.tcp_seq = tcp->seq();
             p.tcp_ack = tcp->ack();
-            p.tcp_payload_len = tcp->payload_len();
+            p.tcp_payload_len = u32(tcp->payload_len());
             return true;
         }
         case k_ipproto_udp: {
@@ -164,8 +170,8 @@ bool parse_transport(Packet& p, Bytes l4) noexcept {
             }
             p.sport = udp->sport();
             p.dport = udp->dport();
-            p.udp_payload_offset = p.l4_offset + UdpView::k_size;
-            p.udp_payload_len = udp->length() - UdpView::k_size;
+            p.udp_payload_offset = u32(p.l4_offset + UdpView::k_size);
+            p.udp_payload_len = u32(udp->length() - UdpView::k_size);
             return true;
         }
         case k_ipproto_icmp:
@@ -210,8 +216,8 @@ Packet parse_packet(Bytes frame) noexcept {
             p.src = ip->src();
             p.dst = ip->dst();
             p.protocol = ip->protocol();
-            p.l3_header_len = ip->header_len();
-            p.l3_total_len = ip->total_len();
+            p.l3_header_len = u32(ip->header_len());
+            p.l3_total_len = u32(ip->total_len());
             if (ip->is_fragment()) {
                 p.kind = Packet::Kind::fragment;
                 return p;
@@ -231,8 +237,8 @@ Packet parse_packet(Bytes frame) noexcept {
             p.src = ip->src();
             p.dst = ip->dst();
             p.protocol = t->protocol;
-            p.l3_header_len = t->offset;
-            p.l3_total_len = Ipv6View::k_size + ip->payload_len();
+            p.l3_header_len = u32(t->offset);
+            p.l3_total_len = u32(Ipv6View::k_size + ip->payload_len());
             if (t->fragment) {
                 p.kind = Packet::Kind::fragment;
                 return p;

@@ -38,17 +38,6 @@ IpAddr masked(const IpAddr& a, std::uint8_t prefix) {
 
 }  // namespace
 
-IpAddr IpAddr::v4(std::uint32_t host_order) {
-    IpAddr a;
-    a.bytes[10] = 0xff;
-    a.bytes[11] = 0xff;
-    a.bytes[12] = static_cast<std::uint8_t>(host_order >> 24);
-    a.bytes[13] = static_cast<std::uint8_t>(host_order >> 16);
-    a.bytes[14] = static_cast<std::uint8_t>(host_order >> 8);
-    a.bytes[15] = static_cast<std::uint8_t>(host_order);
-    return a;
-}
-
 IpAddr IpAddr::v6(const std::array<std::uint8_t, 16>& b) {
     IpAddr a;
     a.bytes = b;

@@ -209,22 +209,26 @@ struct Packet {
         ip,         // IPv4 or IPv6, not a fragment; transport fields filled for TCP/UDP/ICMP
         fragment,   // IPv4 MF/offset or an IPv6 Fragment header: never forwarded
     };
+    // Offsets and lengths are 32-bit (an IP packet is at most 64 KiB plus headers) and the
+    // fields are ordered for packing: at 80 bytes the compiler zeroes a Packet with a few
+    // vector stores, where a bigger one costs a `rep stos` on every frame.
+    std::uint32_t l3_header_len = 0;  // IPv4 header with options, or IPv6 header + extensions
+    std::uint32_t l3_total_len = 0;   // the whole IP packet as its header declares it
+    std::uint32_t l4_offset = 0;      // from the start of the frame
+    std::uint32_t l4_len = 0;         // transport header + payload
+    std::uint32_t tcp_seq = 0, tcp_ack = 0;
+    std::uint32_t tcp_payload_len = 0;
+    std::uint32_t udp_payload_offset = 0, udp_payload_len = 0;  // from the start of the frame
+    IpAddr src, dst;
+    std::uint16_t sport = 0, dport = 0;  // TCP/UDP ports; the ICMP echo identifier as sport
+    std::uint16_t l3_offset = EthernetView::k_size;
     Kind kind = Kind::malformed;
     bool v6 = false;
     std::uint8_t protocol = 0;      // transport protocol (after IPv6 extension headers)
-    IpAddr src, dst;
-    std::size_t l3_offset = EthernetView::k_size;
-    std::size_t l3_header_len = 0;  // IPv4 header with options, or IPv6 header + extensions
-    std::size_t l3_total_len = 0;   // the whole IP packet as its header declares it
-    std::size_t l4_offset = 0;      // from the start of the frame
-    std::size_t l4_len = 0;         // transport header + payload
-    std::uint16_t sport = 0, dport = 0;  // TCP/UDP ports; the ICMP echo identifier as sport
     std::uint8_t tcp_flags = 0;
-    std::uint32_t tcp_seq = 0, tcp_ack = 0;
-    std::size_t tcp_payload_len = 0;
-    std::size_t udp_payload_offset = 0, udp_payload_len = 0;  // from the start of the frame
     std::uint8_t icmp_type = 0, icmp_code = 0;
 };
+static_assert(sizeof(Packet) <= 80, "a bigger Packet is zeroed with rep stos on every frame");
 
 Packet parse_packet(Bytes frame) noexcept;
 

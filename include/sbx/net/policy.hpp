@@ -18,7 +18,16 @@ namespace sbx::net {
 struct IpAddr {
     std::array<std::uint8_t, 16> bytes{};
 
-    static IpAddr v4(std::uint32_t host_order);
+    static IpAddr v4(std::uint32_t host_order) noexcept {  // inline: every IPv4 frame makes two
+        IpAddr a;
+        a.bytes[10] = 0xff;
+        a.bytes[11] = 0xff;
+        a.bytes[12] = static_cast<std::uint8_t>(host_order >> 24);
+        a.bytes[13] = static_cast<std::uint8_t>(host_order >> 16);
+        a.bytes[14] = static_cast<std::uint8_t>(host_order >> 8);
+        a.bytes[15] = static_cast<std::uint8_t>(host_order);
+        return a;
+    }
     static IpAddr v6(const std::array<std::uint8_t, 16>& b);
     // "10.0.2.15", "2001:db8::1"; nothing for anything else.
     static std::optional<IpAddr> parse(std::string_view text);
