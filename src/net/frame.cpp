@@ -141,13 +141,13 @@ std::optional<IcmpView> IcmpView::of(Bytes l4) noexcept {
 
 namespace {
 
-// Fills the transport fields of `p` from `l4`; false when the transport header is truncated.
 // A Packet's 32-bit offsets and lengths: every value comes from 16-bit header fields (plus a
 // header's own bounded size), checked against the frame by the views.
 std::uint32_t u32(std::size_t v) noexcept {
     return static_cast<std::uint32_t>(v);
 }
 
+// Fills the transport fields of `p` from `l4`; false when the transport header is truncated.
 bool parse_transport(Packet& p, Bytes l4) noexcept {
     switch (p.protocol) {
         case k_ipproto_tcp: {
