@@ -316,7 +316,10 @@ private:
     void start_qemu();
     bool wait_for_ssh();  // false: stopped by a signal while starting
     void watch();
-    void shutdown(bool force, const std::string& why);
+    // Stops QEMU, netd and the share servers, then records `final_status` ("stopped", or
+    // "failed" from fail_closed) with `why` in one save: the state never says "stopped" for a
+    // VM that failed.
+    void shutdown(bool force, const std::string& why, const char* final_status = "stopped");
     void drain_outputs() {
         m_qemu.drain();
         m_netd.drain();
@@ -558,9 +561,7 @@ void Supervisor::wait_ready(ManagedChild& c, const std::string& what, Ready&& re
 
 void Supervisor::fail_closed(const std::string& why, const ManagedChild& c) {
     spdlog::error("{}; {} said:\n{}", why, c.name, c.tail());
-    shutdown(true, why);
-    m_state.status = "failed";
-    save_state();
+    shutdown(true, why, "failed");
     event("error", {{"msg", why}, {"hints", json::array({fmt::format("{} said:\n{}", c.name, c.tail())})}});
 }
 
@@ -705,7 +706,7 @@ void Supervisor::watch() {
     }
 }
 
-void Supervisor::shutdown(bool force, const std::string& why) {
+void Supervisor::shutdown(bool force, const std::string& why, const char* final_status) {
     auto t = Clock::now();
     m_state.status = "stopping";
     save_state();
@@ -767,7 +768,7 @@ void Supervisor::shutdown(bool force, const std::string& why) {
     // QEMU closing the stream ends netd by itself; a bounded wait, then signals.
     m_netd.stop(std::chrono::seconds(2));
     stop_shares();
-    m_state.status = "stopped";
+    m_state.status = final_status;
     m_state.stopped_at_ms = instance::now_ms();
     m_state.last_error = why;
     save_state();
@@ -831,7 +832,7 @@ int Supervisor::run() {
         spdlog::error("{}\n{}", e.what(), detail);
         event("error", {{"msg", e.what()}, {"hints", e.hints()}});
         if (m_qemu.proc.pid > 0) {
-            shutdown(true, e.what());
+            shutdown(true, e.what(), "failed");
         }
         m_netd.stop(std::chrono::seconds(2));
         stop_shares();
