@@ -74,7 +74,7 @@ std::size_t craft_tcp_reset(MutBytes out, Bytes frame, const Packet& p) noexcept
     if ((p.tcp_flags & k_tcp_ack) != 0) {
         seq = p.tcp_ack;
     } else {
-        std::uint32_t len = static_cast<std::uint32_t>(p.tcp_payload_len);
+        std::uint32_t len = p.tcp_payload_len;
         len += (p.tcp_flags & k_tcp_syn) != 0 ? 1u : 0u;
         len += (p.tcp_flags & k_tcp_fin) != 0 ? 1u : 0u;
         ack = p.tcp_seq + len;

@@ -832,14 +832,15 @@ int Supervisor::run() {
         spdlog::error("{}\n{}", e.what(), detail);
         event("error", {{"msg", e.what()}, {"hints", e.hints()}});
         if (m_qemu.proc.pid > 0) {
-            shutdown(true, e.what(), "failed");
+            shutdown(true, e.what(), "failed");  // stops netd and the share servers too
+        } else {
+            m_netd.stop(std::chrono::seconds(2));
+            stop_shares();
+            m_state.status = "failed";
+            m_state.stopped_at_ms = instance::now_ms();
+            m_state.last_error = e.what();
+            save_state();
         }
-        m_netd.stop(std::chrono::seconds(2));
-        stop_shares();
-        m_state.status = "failed";
-        m_state.stopped_at_ms = instance::now_ms();
-        m_state.last_error = e.what();
-        save_state();
         return 1;
     }
     std::error_code ec;

@@ -97,10 +97,8 @@ netd=$("$SBX_BIN" status "$name" --json | sed -n 's/.*"netd_pid": \([0-9]*\).*/\
 kill -9 "$netd"
 for _ in $(seq 100); do [ -z "$(qemu_pids "$name")" ] && break; sleep 0.1; done
 [ -z "$(qemu_pids "$name")" ] || fail "QEMU still runs after netd died"
-# The supervisor records "failed" once it has stopped the rest (QEMU goes first).
-for _ in $(seq 100); do "$SBX_BIN" status "$name" | grep -E '^status: +failed' >/dev/null && break; sleep 0.1; done
+wait_failed "$name"
 "$SBX_BIN" status "$name"
-"$SBX_BIN" status "$name" | grep -E '^status: +failed' >/dev/null || fail "status is not failed"
 "$SBX_BIN" status "$name" | grep -q 'netd (the egress filter) was killed by signal 9' ||
   fail "sbx status does not say netd died"
 echo "egress e2e: all good"

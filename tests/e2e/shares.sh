@@ -130,9 +130,7 @@ srv=$(pgrep -o -f -- "virtiofsd --fd=3 -o source=$work/ro " || true)
 kill -9 "$srv"
 for _ in $(seq 100); do [ -z "$(qemu_pids "$name")" ] && break; sleep 0.1; done
 [ -z "$(qemu_pids "$name")" ] || fail "QEMU still runs after a share server died"
-# The supervisor records "failed" once netd and the other share servers are stopped too.
-for _ in $(seq 100); do sbx status "$name" | grep -E '^status: +failed' >/dev/null && break; sleep 0.1; done
-sbx status "$name" | grep -E '^status: +failed' >/dev/null || fail "status is not failed: $(sbx status "$name")"
+wait_failed "$name"
 sbx status "$name" | grep -q 'the server of share1 (virtiofsd) was killed by signal 9' || fail "status does not say why"
 for _ in $(seq 50); do [ -z "$(pgrep -f -- "source=$work/")" ] && break; sleep 0.1; done
 [ -z "$(pgrep -f -- "source=$work/")" ] || fail "share servers are left running: $(pgrep -af -- "source=$work/")"
