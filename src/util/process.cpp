@@ -46,6 +46,18 @@ std::vector<std::string> default_child_env() {
     return env;
 }
 
+void set_env_entry(std::vector<std::string>& env, const std::string& entry) {
+    auto eq = entry.find('=');
+    std::string_view name(entry.data(), eq == std::string::npos ? entry.size() : eq + 1);
+    for (auto& e : env) {
+        if (std::string_view(e).substr(0, name.size()) == name) {
+            e = entry;
+            return;
+        }
+    }
+    env.push_back(entry);
+}
+
 namespace {
 
 int open_devnull(int flags) {
@@ -234,7 +246,9 @@ RunResult run_command(const std::vector<std::string>& argv, const RunOptions& op
     SpawnSpec spec;
     spec.argv = argv;
     spec.env = default_child_env();
-    spec.env.insert(spec.env.end(), options.extra_env.begin(), options.extra_env.end());
+    for (const auto& kv : options.extra_env) {
+        set_env_entry(spec.env, kv);
+    }
     if (!options.extra_path.empty()) {
         for (auto& e : spec.env) {
             if (e.rfind("PATH=", 0) == 0) {

@@ -35,3 +35,17 @@ require_vm_tools() {
   command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
   command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed"
 }
+
+# dump_instance NAME: what a failed test needs to find its cause: the supervisor's log (netd's
+# and QEMU's output tagged in it), the decision log, netd's counters and the serial console's
+# last lines. Call it from an EXIT trap before the instance is removed.
+dump_instance() {
+  local dir=$SBX_HOME/vms/$1 f
+  echo "--- instance $1 at failure ($dir)" >&2
+  [ -f "$dir/net-stats.json" ] && { echo "--- net-stats.json" >&2; cat "$dir/net-stats.json" >&2; }
+  for f in supervisor.log serial.log; do
+    [ -f "$dir/$f" ] && { echo "--- $f (last 60 lines)" >&2; tail -n 60 "$dir/$f" >&2; }
+  done
+  "$SBX_BIN" net log "$1" 2>&1 | tail -n 40 >&2 || true
+  "$SBX_BIN" status "$1" --json >&2 2>&1 || true
+}

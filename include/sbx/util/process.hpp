@@ -35,6 +35,10 @@ struct Child {
 // PATH, HOME, USER, LANG/LC_ALL=C.UTF-8-ish, TMPDIR, plus SBX_* from our environment.
 std::vector<std::string> default_child_env();
 
+// Sets one NAME=VALUE in an environment list: replaces an entry of the same name, else
+// appends. (execve's lookup takes the first entry, so appending never overrides.)
+void set_env_entry(std::vector<std::string>& env, const std::string& entry);
+
 // Starts the child. Throws sbx::Error (naming argv[0]) when it cannot be executed.
 Child spawn(const SpawnSpec& spec);
 
@@ -58,7 +62,7 @@ struct RunOptions {
     // When it runs out, the child's process group gets SIGTERM, ten seconds to clean up,
     // then SIGKILL, and run_command throws (ExitCode::timeout).
     std::optional<std::chrono::seconds> timeout;
-    std::vector<std::string> extra_env;  // added to default_child_env()
+    std::vector<std::string> extra_env;  // NAME=VALUE, replacing NAME in default_child_env()
     std::string extra_path;              // appended to PATH (":/usr/sbin:/sbin")
     int stdin_fd = -1;                   // -1: /dev/null
     std::filesystem::path cwd;           // empty: inherit
