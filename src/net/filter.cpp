@@ -115,6 +115,16 @@ bool better(Access a, Access b) noexcept {
     return static_cast<std::uint8_t>(a) < static_cast<std::uint8_t>(b);
 }
 
+// The shortest cidr prefix (over the 128-bit form) that counts as naming a metadata or
+// link-local address: a /16 for IPv4 (169.254.0.0/16, 168.63.0.0/16), fe80::/10 for IPv6
+// link-local, a /32 for other IPv6 (fd00:ec2::/32).
+std::uint8_t explicit_prefix(const IpAddr& a) noexcept {
+    if (a.is_v4()) {
+        return 96 + 16;
+    }
+    return (classify(a) & addr_class::link_local) != 0 ? 10 : 32;
+}
+
 const IpAddr k_dhcpv6_servers = IpAddr::v6({0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2});
 const IpAddr k_broadcast = IpAddr::v4(0xffffffff);
 
@@ -148,6 +158,8 @@ std::string_view to_string(Reason r) {
             return "rate_limited";
         case Reason::host_address:
             return "host_address";
+        case Reason::metadata:
+            return "metadata";
     }
     return "unknown";
 }
@@ -389,6 +401,15 @@ struct Filter::Impl {
         }
         if (is_host_address(p.dst)) {
             return {Verdict::deny, Reason::host_address, {}};
+        }
+        // Cloud metadata and link-local space hold the host's credentials on a cloud machine:
+        // closed in every mode (open and learn too) unless a cidr rule names them, narrowly
+        // enough that 0.0.0.0/0 or a private /8 does not count as naming them.
+        if ((classify(p.dst) & (addr_class::metadata | addr_class::link_local)) != 0) {
+            if (matcher.cidr_access(p.dst, proto, port, explicit_prefix(p.dst)) == Access::allowed) {
+                return {Verdict::allow, Reason::allowed, {}};
+            }
+            return {Verdict::deny, Reason::metadata, {}};
         }
         if (proto != Proto::icmp && port == 53) {
             if (policy.mode == Mode::open) {

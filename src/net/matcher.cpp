@@ -228,11 +228,15 @@ Access PolicyMatcher::name_access(std::string_view name, Proto proto, std::uint1
     return best;
 }
 
-Access PolicyMatcher::cidr_access(const IpAddr& addr, Proto proto, std::uint16_t port) const noexcept {
+Access PolicyMatcher::cidr_access(const IpAddr& addr, Proto proto, std::uint16_t port,
+                                  std::uint8_t min_prefix) const noexcept {
     Access best = Access::unlisted;
     std::uint64_t hi = load_be64(addr.bytes.data());
     std::uint64_t lo = load_be64(addr.bytes.data() + 8);
     for (std::uint8_t prefix : m_cidr_prefixes) {
+        if (prefix < min_prefix) {
+            break;  // longest first: the rest are shorter still
+        }
         auto [hm, lm] = prefix_masks(prefix);
         auto [b, e] = m_cidr.find(hi & hm, lo & lm, prefix);
         for (; b != e; ++b) {

@@ -696,7 +696,8 @@ bool valid_upstream(const std::string& u, std::string& why) {
 const std::vector<Field<NetworkSection>>& network_fields() {
     static const std::vector<Field<NetworkSection>> k = {
         {"policy", "\"allowlist\", \"none\" or \"open\"", "\"allowlist\"",
-         "`allowlist`: only what `allow` names; `none`: no network at all; `open`: anywhere except the host",
+         "`allowlist`: only what `allow` names; `none`: no network at all; `open`: anywhere except the host "
+         "and cloud metadata/link-local space (docs/network.md)",
          [](const toml::node& n, const std::string& path, NetworkSection& net, P& p) {
              if (auto s = get_choice(n, path, p, {"allowlist", "none", "open"})) {
                  net.policy = *s == "none" ? NetPolicy::none : *s == "open" ? NetPolicy::open : NetPolicy::allowlist;

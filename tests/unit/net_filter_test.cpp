@@ -700,3 +700,72 @@ TEST(NetFilter, FlowEvictionIsSafe) {
     // An evicted flow's next segment is decided again: still allowed while the pin lives.
     EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_github, 10000, 443, k_ack, 5, 5, 10), 1000).kind, Kind::pass);
 }
+
+// Cloud metadata and link-local space: closed in open policy and learn mode too (a guest on a
+// cloud machine would read the host's credentials there), in every form, unless a cidr rule
+// names them narrowly.
+TEST(NetFilter, MetadataAndLinkLocalClosedInEveryMode) {
+    const std::vector<IpAddr> targets = {ip("169.254.169.254"), ip("168.63.129.16"),   ip("100.100.100.200"),
+                                         ip("169.254.1.1"),     ip("fd00:ec2::254"),   ip("fe80::1"),
+                                         ip("::ffff:169.254.169.254"), ip("64:ff9b::a9fe:a9fe")};
+    Policy open;
+    open.mode = Mode::open;
+    Policy learn;
+    learn.learn = true;
+    Policy broad;  // an allowlist with a catch-all cidr: that does not name the metadata service
+    Rule all;
+    all.kind = Rule::Kind::cidr;
+    all.cidr = *Cidr::parse("0.0.0.0/0");
+    all.protos = 1 | 2 | 4;
+    all.ports = {80};
+    broad.rules.push_back(all);
+    Rule all6 = all;
+    all6.cidr = *Cidr::parse("::/0");
+    broad.rules.push_back(all6);
+    for (const Policy& p : {open, learn, broad}) {
+        Filter f(p, GuestNet{}, limits());
+        std::uint16_t port = 40000;
+        for (const IpAddr& t : targets) {
+            auto r = f.on_guest_frame(tcp_frame(t.is_v4() ? k_guest : k_guest6, t, port++, 80), 0);
+            ASSERT_EQ(r.kind, Kind::reply) << t.to_string();
+            EXPECT_NE(reply_of(r).p.tcp_flags & k_rst, 0);
+            EXPECT_EQ(f.on_guest_frame(udp_frame(t.is_v4() ? k_guest : k_guest6, t, port++, 80), 0).kind, Kind::reply);
+        }
+        EXPECT_EQ(f.on_guest_frame(icmp_echo(k_guest, ip("169.254.169.254")), 0).kind, Kind::reply);
+        for (const Decision& d : drain(f)) {
+            EXPECT_EQ(d.verdict, Verdict::deny);
+            EXPECT_EQ(d.reason, Reason::metadata) << d.addr.to_string();
+        }
+        // An ordinary public address still passes in these modes.
+        EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_raw, 41000, 80), 0).kind, Kind::pass)
+            << "mode " << static_cast<int>(p.mode) << " learn " << p.learn;
+    }
+    // Open policy: a name that resolves to the metadata address is answered, the flow is not.
+    Filter o(open, GuestNet{}, limits());
+    resolve(o, "metadata.example", {ip("169.254.169.254")}, 0);
+    EXPECT_EQ(o.on_guest_frame(tcp_frame(k_guest, ip("169.254.169.254"), 40000, 80), 0).kind, Kind::reply);
+}
+
+TEST(NetFilter, NarrowCidrRuleOpensMetadata) {
+    Policy p;
+    Rule md;
+    md.kind = Rule::Kind::cidr;
+    md.cidr = *Cidr::parse("169.254.169.254/32");
+    md.ports = {80};
+    p.rules.push_back(md);
+    Rule ll6 = md;
+    ll6.cidr = *Cidr::parse("fe80::/10");
+    p.rules.push_back(ll6);
+    Filter f(p, GuestNet{}, limits());
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, ip("169.254.169.254"), 40000, 80), 0).kind, Kind::pass);
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest6, ip("fe80::1"), 40001, 80), 0).kind, Kind::pass);
+    // Not on another port, and not a neighbour of the named address.
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, ip("169.254.169.254"), 40002, 443), 0).kind, Kind::reply);
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, ip("169.254.169.253"), 40003, 80), 0).kind, Kind::reply);
+    auto d = drain(f);
+    ASSERT_EQ(d.size(), 4u);
+    EXPECT_EQ(d[0].verdict, Verdict::allow);
+    EXPECT_EQ(d[1].verdict, Verdict::allow);
+    EXPECT_EQ(d[2].reason, Reason::metadata);
+    EXPECT_EQ(d[3].reason, Reason::metadata);
+}

@@ -55,6 +55,7 @@ enum class Reason : std::uint8_t {
     fragment,           // IP fragments are never forwarded
     rate_limited,       // DNS query rate cap
     host_address,       // one of the host's own interface addresses (set_host_addresses)
+    metadata,           // cloud metadata or link-local space that no narrow cidr rule names
 };
 std::string_view to_string(Reason r);
 std::string_view to_string(Verdict v);

@@ -39,8 +39,10 @@ public:
     // the address is in a rebinding range, which only rules with allow_private accept.
     Access name_access(std::string_view name, Proto proto, std::uint16_t port,
                        bool private_addr) const noexcept;
-    // For a raw address, through CIDR rules only.
-    Access cidr_access(const IpAddr& addr, Proto proto, std::uint16_t port) const noexcept;
+    // For a raw address, through CIDR rules only; rules shorter than `min_prefix` (over the
+    // 128-bit form) do not count.
+    Access cidr_access(const IpAddr& addr, Proto proto, std::uint16_t port,
+                       std::uint8_t min_prefix = 0) const noexcept;
     // Some rule names `name` (the resolver answers for it).
     bool name_listed(std::string_view name) const noexcept;
     // Some rule naming `name` says private = true (its answers may be private addresses).
