@@ -786,9 +786,18 @@ struct Filter::Impl {
     }
 
     bool host_frame(Bytes frame, Millis now) noexcept {
+        Packet p = parse_packet(frame);
+        if (p.kind == Packet::Kind::ip && p.protocol == k_ipproto_udp && p.src != net.host && p.src != net.host6) {
+            // libslirp's UDP sockets are not connected: any internet host that learns the
+            // port could send through them. Only the peer the guest itself sent to answers.
+            FlowEntry* e = flows.find(FlowKey{p.dst, p.src, p.dport, p.sport, p.protocol}, now);
+            if (e == nullptr || e->verdict == static_cast<std::uint8_t>(Verdict::deny)) {
+                ++counters.inbound_dropped;
+                return false;
+            }
+        }
         ++counters.frames_out;
         counters.bytes_out += frame.size();
-        Packet p = parse_packet(frame);
         if (p.kind != Packet::Kind::ip) {
             return true;
         }

@@ -199,10 +199,10 @@ void StatsFile::write(const Counters& c, const RuntimeCounters& r, std::int64_t 
         R"({{"updated_ms":{},"pid":{},"frames_in":{},"frames_out":{},"bytes_in":{},"bytes_out":{},)"
         R"("flows_allowed":{},"flows_denied":{},"dns_allowed":{},"dns_denied":{},"malformed":{},)"
         R"("fragments":{},"dropped":{},"flow_evictions":{},"pin_evictions":{},"out_dropped":{},)"
-        R"("stream_errors":{},"guest_errors":{},"dns_in_flight":{}}})",
+        R"("stream_errors":{},"guest_errors":{},"dns_in_flight":{},"inbound_dropped":{}}})",
         wall_now_ms, ::getpid(), c.frames_in, c.frames_out, c.bytes_in, c.bytes_out, c.flows_allowed,
         c.flows_denied, c.dns_allowed, c.dns_denied, c.malformed, c.fragments, c.dropped, c.flow_evictions,
-        c.pin_evictions, r.out_dropped, r.stream_errors, r.guest_errors, r.dns_in_flight);
+        c.pin_evictions, r.out_dropped, r.stream_errors, r.guest_errors, r.dns_in_flight, c.inbound_dropped);
     std::size_t n = std::min(res.size, sizeof buf - 1);
     std::fill(buf + n, buf + sizeof buf - 1, ' ');
     buf[sizeof buf - 1] = '\n';
@@ -237,6 +237,7 @@ std::optional<NetStats> read_stats(const std::filesystem::path& path) {
     c.dropped = u("dropped");
     c.flow_evictions = u("flow_evictions");
     c.pin_evictions = u("pin_evictions");
+    c.inbound_dropped = u("inbound_dropped");
     s.runtime.out_dropped = u("out_dropped");
     s.runtime.stream_errors = u("stream_errors");
     s.runtime.guest_errors = u("guest_errors");

@@ -612,10 +612,11 @@ TEST(NetFilter, InboundForwardRecordedFromHostFrames) {
     // UDP forwards from the host's alias.
     EXPECT_TRUE(f.on_host_frame(udp_frame(k_host, k_guest, 46000, 5353), 4));
     EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_host, 5353, 46000), 5).kind, Kind::pass);
-    // A UDP datagram from elsewhere opens nothing.
-    EXPECT_TRUE(f.on_host_frame(udp_frame(k_raw, k_guest, 46000, 5353), 6));
+    // A UDP datagram from elsewhere is not delivered, and opens nothing.
+    EXPECT_FALSE(f.on_host_frame(udp_frame(k_raw, k_guest, 46000, 5353), 6));
     EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_raw, 5353, 46000), 7).kind, Kind::reply);
-    EXPECT_EQ(f.counters().frames_out, 3u + 2u);  // three host frames, two crafted replies
+    EXPECT_EQ(f.counters().frames_out, 2u + 2u);  // two delivered host frames, two crafted replies
+    EXPECT_EQ(f.counters().inbound_dropped, 1u);
 }
 
 TEST(NetFilter, DenyDecisionsRateLimitedPerDestination) {
@@ -768,4 +769,28 @@ TEST(NetFilter, NarrowCidrRuleOpensMetadata) {
     EXPECT_EQ(d[1].verdict, Verdict::allow);
     EXPECT_EQ(d[2].reason, Reason::metadata);
     EXPECT_EQ(d[3].reason, Reason::metadata);
+}
+
+// Once the guest has a UDP flow, only that flow's own peer can answer through it: libslirp's
+// sockets are unconnected, so anyone who learns the port could otherwise reach the guest.
+TEST(NetFilter, InboundDatagramsOnlyFromTheFlowsPeer) {
+    Filter f(allowlist(), GuestNet{}, limits());
+    resolve(f, "udp.example", {ip("203.0.113.9")}, 0);
+    ASSERT_EQ(f.on_guest_frame(udp_frame(k_guest, ip("203.0.113.9"), 40000, 5000), 1).kind, Kind::pass);
+    EXPECT_TRUE(f.on_host_frame(udp_frame(ip("203.0.113.9"), k_guest, 5000, 40000), 2));
+    // Another host, another port of the same host, another guest port: dropped.
+    EXPECT_FALSE(f.on_host_frame(udp_frame(ip("198.51.100.66"), k_guest, 5000, 40000), 3));
+    EXPECT_FALSE(f.on_host_frame(udp_frame(ip("203.0.113.9"), k_guest, 5001, 40000), 3));
+    EXPECT_FALSE(f.on_host_frame(udp_frame(ip("203.0.113.9"), k_guest, 5000, 40001), 3));
+    // A denied flow's peer does not get through either.
+    EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_raw, 40002, 5000), 4).kind, Kind::reply);
+    EXPECT_FALSE(f.on_host_frame(udp_frame(k_raw, k_guest, 5000, 40002), 5));
+    // The same over IPv6.
+    resolve(f, "udp.example", {ip("2001:db8::9")}, 6, k_dns_type_aaaa, true);
+    ASSERT_EQ(f.on_guest_frame(udp_frame(k_guest6, ip("2001:db8::9"), 40003, 5000), 7).kind, Kind::pass);
+    EXPECT_TRUE(f.on_host_frame(udp_frame(ip("2001:db8::9"), k_guest6, 5000, 40003), 8));
+    EXPECT_FALSE(f.on_host_frame(udp_frame(ip("2001:db8::10"), k_guest6, 5000, 40003), 8));
+    EXPECT_EQ(f.counters().inbound_dropped, 5u);
+    // TCP is not affected (libslirp's TCP sockets are connected), nor the host's own alias.
+    EXPECT_TRUE(f.on_host_frame(udp_frame(k_host, k_guest, 46000, 5353), 9));
 }

@@ -83,6 +83,7 @@ struct Counters {
     std::uint64_t replies = 0;             // RSTs and ICMP errors written for denied flows
     std::uint64_t replies_limited = 0;     // ... and the ones the reply rate cap suppressed
     std::uint64_t decisions_dropped = 0;   // decision records lost because nobody drained them
+    std::uint64_t inbound_dropped = 0;     // datagrams for the guest from a peer it never sent to
 };
 
 // The size of the fixed tables (for status and benchmarks).
