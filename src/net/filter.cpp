@@ -467,7 +467,19 @@ struct Filter::Impl {
         // k_redecide_ms: pins expire and lookups happen, so both are decided again.
         bool new_connection = *proto == Proto::tcp && (p.tcp_flags & (k_tcp_syn | k_tcp_ack)) == k_tcp_syn;
         bool stale = e && *proto != Proto::tcp && now - e->decided_at >= k_redecide_ms;
-        if (e && (e->host_opened || (!new_connection && !stale))) {
+        if (e && e->host_opened && new_connection) {
+            // A tuple the host opened (SSH, a forward) stands for that connection only: a
+            // fresh SYN on it is a new connection into the host, decided like any other,
+            // and leaves the host's own entry as it is.
+            Outcome o = decide(p, *proto, port, now);
+            v = o.verdict;
+            if (v == Verdict::deny) {
+                ++counters.flows_denied;
+            } else {
+                ++counters.flows_allowed;
+            }
+            record(now, o.verdict, o.reason, *proto, false, p.dst, port, o.name, v == Verdict::deny);
+        } else if (e && (e->host_opened || (!new_connection && !stale))) {
             v = static_cast<Verdict>(e->verdict);
         } else {
             Outcome o = decide(p, *proto, port, now);
@@ -835,6 +847,11 @@ GuestFrameResult Filter::on_guest_frame(std::span<const std::byte> frame, Millis
 
 bool Filter::on_host_frame(std::span<const std::byte> frame, Millis now) noexcept {
     return m_impl->host_frame(frame, now);
+}
+
+void Filter::count_host_frames(std::size_t frames, std::size_t bytes) noexcept {
+    m_impl->counters.frames_out += frames;
+    m_impl->counters.bytes_out += bytes;
 }
 
 std::span<const std::byte> Filter::complete_dns(std::uint32_t token, std::span<const IpAddr> addrs,

@@ -2,18 +2,22 @@
 //
 //   One thread, one poll() per turn over: a signalfd (SIGTERM/SIGINT/SIGHUP: clean exit), the
 //   listening socket until QEMU connects and then QEMU's socket, libslirp's sockets
-//   (slirp_pollfds_fill) and c-ares's sockets. The poll timeout is the nearest of libslirp's
-//   own timeout, its timers, c-ares's timeout and the 1 s housekeeping tick.
+//   (slirp_pollfds_fill), c-ares's sockets and the TCP engine's epoll descriptor. The poll
+//   timeout is the nearest of libslirp's own timeout, its timers, the engine's next timer
+//   scan, c-ares's timeout and the 1 s housekeeping tick.
 //
 //   Guest -> host: bulk reads (up to k_reads_per_turn per turn) into the Deframer's buffer
-//   (k_in_buffer bytes); every complete frame goes to Filter::on_guest_frame and then to
-//   libslirp (pass), back to the guest (reply: RST, ICMP unreachable, DNS answer), nowhere
+//   (k_in_buffer bytes); every complete frame goes to Filter::on_guest_frame and then, when
+//   it passes, to the TCP flow engine (a TCP connection the guest opened: tcp_engine.hpp) or
+//   else libslirp (UDP, ICMP, the guest's side of host forwards), back to the guest (reply: RST, ICMP unreachable, DNS answer), nowhere
 //   (drop), or to the resolver (dns_lookup; the answer frame comes back through
 //   Filter::complete_dns/fail_dns when c-ares finishes). A corrupt length prefix ends the
 //   connection and netd (exit 1): the stream cannot be resynchronised.
 //
 //   Host -> guest: libslirp's send_packet -> Filter::on_host_frame -> the output queue, one
-//   contiguous buffer of k_out_buffer bytes holding [length][frame] records. It is flushed
+//   contiguous buffer of k_out_buffer bytes holding [length][frame] records; the TCP engine
+//   writes its records into the queue's free tail itself (GuestQueue), peeking socket bytes
+//   straight into place, and waits (resume()) when the tail is too short. It is flushed
 //   with non-blocking send() at the end of each turn (and early when it passes
 //   k_flush_early). When QEMU does not drain its socket and a frame does not fit, the frame
 //   is dropped and counted (TCP in the guest retransmits); netd never blocks on QEMU and
@@ -33,6 +37,7 @@
 #include "sbx/net/resolver.hpp"
 #include "sbx/net/sandbox.hpp"
 #include "sbx/net/slirp_stack.hpp"
+#include "sbx/net/tcp_engine.hpp"
 #include "sbx/util/error.hpp"
 
 #include <fmt/format.h>
@@ -136,7 +141,7 @@ std::vector<IpAddr> host_interface_addresses() {
     return out;
 }
 
-class Netd final : public GuestSink, public ResolverSink {
+class Netd final : public GuestSink, public ResolverSink, public GuestQueue {
 public:
     explicit Netd(NetdConfig config);
     int run();
@@ -144,6 +149,8 @@ public:
     void to_guest(std::span<const std::byte> frame) noexcept override;
     void resolved(std::uint32_t token, std::span<const IpAddr> addrs, std::uint32_t ttl_s) noexcept override;
     void failed(std::uint32_t token, bool nxdomain) noexcept override;
+    MutBytes tail_space() noexcept override;
+    void advance(std::size_t bytes, std::size_t frames) noexcept override;
 
 private:
     void listen_socket();
@@ -160,6 +167,7 @@ private:
     StatsFile m_stats;
     Filter m_filter;
     std::unique_ptr<SlirpStack> m_slirp;
+    std::unique_ptr<TcpEngine> m_tcp;
     std::unique_ptr<Resolver> m_resolver;
     Deframer m_in{k_in_buffer};
     std::unique_ptr<std::byte[]> m_out;
@@ -192,6 +200,7 @@ Netd::Netd(NetdConfig config)
     std::fprintf(stderr, "netd: %zu host interface addresses closed to the guest\n",
                  std::min(host_addrs.size(), Filter::k_max_host_addresses));
     m_slirp = std::make_unique<SlirpStack>(config.guest, *this);
+    m_tcp = std::make_unique<TcpEngine>(config.guest, config.limits.flows, *this);
     for (const auto& f : config.forwards) {
         m_slirp->add_forward(f);
     }
@@ -303,9 +312,16 @@ bool Netd::read_guest() {
 void Netd::handle_guest_frame(std::span<const std::byte> frame) noexcept {
     auto r = m_filter.on_guest_frame(frame, m_now);
     switch (r.kind) {
-        case GuestFrameResult::Kind::pass:
+        case GuestFrameResult::Kind::pass: {
+            // TCP the guest opens is the flow engine's; the rest (and the guest's side of
+            // libslirp's host forwards) is libslirp's.
+            Packet p = parse_packet(frame);
+            if (p.kind == Packet::Kind::ip && p.protocol == k_ipproto_tcp && m_tcp->guest_segment(frame, p, m_now)) {
+                break;
+            }
             m_slirp->input(frame);
             break;
+        }
         case GuestFrameResult::Kind::drop:
             break;
         case GuestFrameResult::Kind::reply:
@@ -358,6 +374,25 @@ void Netd::enqueue(std::span<const std::byte> frame) noexcept {
     std::memcpy(m_out.get() + m_out_tail, prefix.data(), prefix.size());
     std::memcpy(m_out.get() + m_out_tail + prefix.size(), frame.data(), frame.size());
     m_out_tail += need;
+}
+
+MutBytes Netd::tail_space() noexcept {
+    if (m_qemu.get() < 0) {
+        return {};
+    }
+    if (m_out_head > 0 && m_out_head == m_out_tail) {
+        m_out_head = m_out_tail = 0;
+    } else if (m_out_head > 0 && k_out_buffer - m_out_tail < k_out_buffer / 4) {
+        std::memmove(m_out.get(), m_out.get() + m_out_head, m_out_tail - m_out_head);
+        m_out_tail -= m_out_head;
+        m_out_head = 0;
+    }
+    return MutBytes(m_out.get() + m_out_tail, k_out_buffer - m_out_tail);
+}
+
+void Netd::advance(std::size_t bytes, std::size_t frames) noexcept {
+    m_out_tail += bytes;
+    m_filter.count_host_frames(frames, bytes - frames * Deframer::k_header);
 }
 
 void Netd::flush() noexcept {
@@ -421,6 +456,9 @@ int Netd::poll_timeout(std::uint32_t slirp_timeout) const {
     if (auto t = m_slirp->next_timer_ms()) {
         timeout = std::min<std::uint64_t>(timeout, *t > m_now ? *t - m_now : 0);
     }
+    if (auto t = m_tcp->next_deadline()) {
+        timeout = std::min<std::uint64_t>(timeout, *t > m_now ? *t - m_now : 0);
+    }
     if (auto t = m_resolver->timeout_ms()) {
         timeout = std::min<std::uint64_t>(timeout, static_cast<std::uint64_t>(std::max(*t, 0)));
     }
@@ -446,6 +484,8 @@ int Netd::run() {
         m_slirp->fill(m_fds, slirp_timeout);
         std::size_t ares_first = 0, ares_count = 0;
         m_resolver->fill(m_fds, ares_first, ares_count);
+        const std::size_t tcp_slot = m_fds.size();
+        m_fds.push_back(pollfd{m_tcp->fd(), POLLIN, 0});
 
         int rc = ::poll(m_fds.data(), m_fds.size(), poll_timeout(slirp_timeout));
         bool poll_failed = rc < 0 && errno != EINTR;
@@ -479,8 +519,13 @@ int Netd::run() {
         m_slirp->poll(m_fds, poll_failed);
         m_resolver->process(m_fds, ares_first, ares_count);
         m_now = monotonic_ms();
+        if (m_fds[tcp_slot].revents & POLLIN) {
+            m_tcp->process(m_now);
+        }
         m_slirp->run_timers(m_now);
+        m_tcp->timers(m_now);
         flush();
+        m_tcp->resume(m_now);
         tick(false);
         if (m_stream_error) {
             tick(true);

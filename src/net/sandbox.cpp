@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -36,7 +37,7 @@ namespace {
 constexpr const char* k_allowed[] = {
     // I/O on descriptors netd or its libraries already hold
     "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "lseek", "ftruncate",
-    "fstat", "newfstatat", "fcntl", "poll", "ppoll",
+    "fstat", "newfstatat", "fcntl", "poll", "ppoll", "epoll_ctl", "epoll_wait", "epoll_pwait",
     // sockets
     "recvfrom", "recvmsg", "recvmmsg", "sendto", "sendmsg", "sendmmsg", "connect", "bind", "listen",
     "accept", "accept4", "getsockopt", "setsockopt", "getsockname", "getpeername", "shutdown",
@@ -131,9 +132,10 @@ SandboxInfo enter_sandbox() {
             scmp_arg_cmp a = SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family));
             add(ctx, SCMP_ACT_ALLOW, "socket", n, 1, &a);
         }
-        // ioctl(): FIONREAD and FIONBIO only, and TCGETS (isatty(): sanitizer reports, stdio).
-        for (unsigned long req : {static_cast<unsigned long>(FIONREAD), static_cast<unsigned long>(FIONBIO),
-                                  static_cast<unsigned long>(TCGETS)}) {
+        // ioctl(): FIONREAD, SIOCOUTQ (the TCP engine's window) and FIONBIO only, and TCGETS
+        // (isatty(): sanitizer reports, stdio).
+        for (unsigned long req : {static_cast<unsigned long>(FIONREAD), static_cast<unsigned long>(SIOCOUTQ),
+                                  static_cast<unsigned long>(FIONBIO), static_cast<unsigned long>(TCGETS)}) {
             scmp_arg_cmp a = SCMP_A1(SCMP_CMP_EQ, static_cast<scmp_datum_t>(req));
             add(ctx, SCMP_ACT_ALLOW, "ioctl", n, 1, &a);
         }

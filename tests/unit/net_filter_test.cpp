@@ -619,6 +619,23 @@ TEST(NetFilter, InboundForwardRecordedFromHostFrames) {
     EXPECT_EQ(f.counters().inbound_dropped, 1u);
 }
 
+// Issue 17 item 2: the tuple of a host-opened connection (sbx ssh) is no way into the host.
+TEST(NetFilter, AFreshSynOnAHostOpenedTupleIsDecidedAgain) {
+    Filter f(allowlist(), GuestNet{}, limits());
+    EXPECT_TRUE(f.on_host_frame(tcp_frame(k_host, k_guest, 45000, 22, k_syn, 500), 0));
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 45000, k_syn | k_ack, 9000, 501), 1).kind, Kind::pass);
+    // Guest root sends its own SYN from port 22 to the forward's host port: the host's
+    // loopback, refused with a RST and logged.
+    auto r = f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 45000, k_syn, 7000), 2);
+    EXPECT_EQ(r.kind, Kind::reply);
+    auto d = drain(f);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].reason, Reason::host_loopback);
+    // The host's own connection still passes.
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 45000, k_ack | k_psh, 9001, 501, 50), 3).kind,
+              Kind::pass);
+}
+
 TEST(NetFilter, DenyDecisionsRateLimitedPerDestination) {
     Filter f(allowlist(), GuestNet{}, limits());
     for (std::uint16_t i = 0; i < 20; ++i) {

@@ -128,6 +128,9 @@ public:
     // [[forward]]) so the guest's replies pass. False: do not deliver.
     bool on_host_frame(std::span<const std::byte> frame, Millis now) noexcept;
 
+    // Frames the TCP flow engine wrote for the guest itself: counted, nothing else.
+    void count_host_frames(std::size_t frames, std::size_t bytes) noexcept;
+
     // The answer frame for a lookup: addresses outside what the rule allows (rebinding) are
     // removed, the rest pinned for clamp(ttl). Empty span when the token is unknown.
     std::span<const std::byte> complete_dns(std::uint32_t token, std::span<const IpAddr> addrs,

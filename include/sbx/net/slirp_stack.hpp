@@ -1,6 +1,8 @@
 #pragma once
 // libslirp (Debian's 4.7) behind a small C++ face: the user-mode TCP/IP stack that turns the
-// guest's allowed frames into host sockets and host replies into frames for the guest.
+// guest's allowed UDP and ICMP frames, and the host forwards (SSH, [[forward]]), into host
+// sockets and host replies into frames for the guest. TCP connections the guest opens are
+// the flow engine's (tcp_engine.hpp).
 //
 // Configured for sbx's guest network: 10.0.2.0/24 with the host alias 10.0.2.2, IPv6
 // fec0::/64 with host fec0::2, MTU/MRU = GuestNet::mtu. libslirp's DNS, DHCP, TFTP, bootfile

@@ -1,0 +1,94 @@
+#pragma once
+// netd's TCP flow engine: every TCP connection the guest opens (and the Filter allows) becomes
+// one non-blocking host socket, spliced to the guest without a TCP stack of netd's own. The
+// model is passt's: the host kernel's socket buffers are the only buffers, so a connection
+// costs a descriptor and one fixed-size table entry, nothing per byte. The theory of
+// operation, the states and the timers are described at the top of tcp_engine.cpp.
+//
+// Host -> guest connections (the SSH forward, [[forward]]) stay with libslirp for now: a
+// segment for a 5-tuple the engine does not hold, other than a guest SYN, is not the
+// engine's (guest_segment() returns false) and goes to libslirp.
+//
+// Not thread-safe; driven from netd's one poll loop: poll fd() for POLLIN, then process();
+// resume() once the output queue has room again; timers() when next_deadline() is due.
+
+#include "sbx/net/flow_table.hpp"
+#include "sbx/net/frame.hpp"
+#include "sbx/net/policy.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+namespace sbx::net {
+
+// Where the engine writes frames for the guest: the free tail of netd's output queue, which
+// holds QEMU stream records ([4-byte big-endian length][frame]). The engine writes whole
+// records into tail_space() and then calls advance() with the bytes it wrote; an empty or
+// short tail is back-pressure (the bytes stay in the host socket until there is room).
+class GuestQueue {
+public:
+    virtual MutBytes tail_space() noexcept = 0;
+    virtual void advance(std::size_t bytes, std::size_t frames) noexcept = 0;
+
+protected:
+    ~GuestQueue() = default;
+};
+
+struct TcpEngineStats {
+    std::uint64_t opened = 0;          // host connections completed
+    std::uint64_t connect_failed = 0;  // refused, unreachable, timed out: the guest got a RST
+    std::uint64_t table_full = 0;      // SYNs refused because every flow slot was taken
+    std::uint64_t guest_resets = 0;    // flows the guest reset
+    std::uint64_t host_resets = 0;     // flows the host side reset or failed (RST to the guest)
+    std::uint64_t timeouts = 0;        // flows reset because the guest stopped acknowledging
+    std::uint64_t retransmits = 0;     // rewinds (timer or three duplicate ACKs)
+    std::uint64_t out_of_window = 0;   // guest segments ignored (not at the next expected byte)
+};
+
+class TcpEngine {
+public:
+    // Limits, stated once (tcp_engine.cpp uses these and nothing else).
+    static constexpr Millis k_rto_ms = 1000;               // first retransmission timeout
+    static constexpr std::uint8_t k_max_retries = 7;       // 1+2+...+64 s: then RST both ways
+    static constexpr Millis k_connect_timeout_ms = 30'000;  // host connect(), then RST
+    static constexpr Millis k_scan_ms = 100;               // how often timers() walks the flows
+    static constexpr std::uint8_t k_our_wscale = 8;        // windows up to 16 MiB toward the guest
+    static constexpr std::size_t k_max_frames_per_read = 32;
+
+    // `flows`: the fixed capacity (Limits::flows). `hash_seed` 0 picks a random seed.
+    TcpEngine(const GuestNet& net, std::size_t flows, GuestQueue& out, std::uint64_t hash_seed = 0);
+    ~TcpEngine();
+    TcpEngine(const TcpEngine&) = delete;
+    TcpEngine& operator=(const TcpEngine&) = delete;
+
+    // A TCP segment from the guest that the Filter passed. Returns false when the segment is
+    // not the engine's (no flow for its 5-tuple and not a new connection).
+    bool guest_segment(Bytes frame, const Packet& p, Millis now) noexcept;
+
+    // The epoll descriptor holding every flow's socket: readable when one has an event.
+    int fd() const noexcept;
+    // Acts on the sockets' events (without blocking).
+    void process(Millis now) noexcept;
+    // Lets flows that stopped for want of queue space send again.
+    void resume(Millis now) noexcept;
+    // Retransmissions, connect and acknowledgement timeouts.
+    void timers(Millis now) noexcept;
+    std::optional<Millis> next_deadline() const noexcept;
+
+    std::size_t open_flows() const noexcept;
+    std::size_t capacity() const noexcept;
+    const TcpEngineStats& stats() const noexcept;
+
+    // Test seam: false makes every new socket use the MSG_PEEK path without SO_PEEK_OFF (the
+    // path kernels before 6.9 take).
+    void use_peek_offset(bool use) noexcept;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace sbx::net

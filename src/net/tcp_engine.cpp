@@ -1,0 +1,1074 @@
+// The TCP flow engine.
+//
+// Theory of operation. A guest SYN that the Filter allowed opens a non-blocking host socket
+// and connect()s it to the destination (10.0.2.2 and fec0::2 mean the host's loopback; the
+// Filter only lets through the ports `host_ports` names). Nothing is sent to the guest until
+// the connect completes: then a SYN-ACK, or a RST when the connect failed or timed out. The
+// guest's SYN retransmissions meanwhile are ignored (never dialled twice).
+//
+//   Guest -> host: a segment at the next expected byte (rcv_nxt) is written with one
+//   non-blocking send(); the guest is ACKed for what the kernel took, and nothing more. There
+//   is no reassembly queue: a segment beyond rcv_nxt gets a duplicate ACK and the guest sends
+//   again; one before rcv_nxt is trimmed. The window announced is the free space of the
+//   socket's send buffer (SO_SNDBUF - SIOCOUTQ, halved for the kernel's own overhead), so a
+//   guest that respects it is never dropped. When the buffer fills, EPOLLOUT is armed and
+//   a window update goes out once it drains.
+//
+//   Host -> guest: the socket is read with MSG_PEEK, from the first byte the guest has not
+//   been sent (SO_PEEK_OFF where the kernel has it for TCP, Linux 6.9 and later; otherwise a
+//   discard buffer takes the bytes already in flight), straight into QEMU stream records in
+//   netd's output queue, up to the guest's window. Bytes leave the socket (recv MSG_TRUNC)
+//   only when the guest ACKs them: the kernel buffer is the retransmit buffer. A
+//   retransmission rewinds snd_nxt to snd_una and peeks again. The peer's FIN (EPOLLRDHUP)
+//   becomes a FIN to the guest after the last byte; the guest's FIN becomes shutdown(SHUT_WR)
+//   (half-close both ways). A guest RST closes the socket with SO_LINGER 0 (a RST to the
+//   peer); a host error or reset becomes a RST to the guest.
+//
+//   States: connecting (host connect in flight) -> syn_sent (SYN-ACK sent, waiting for the
+//   guest's ACK) -> established; a flow is freed when both FINs are sent and acknowledged,
+//   on a RST either way, or on a timeout. Timers, one per flow, checked by timers():
+//   connecting: k_connect_timeout_ms; syn_sent/established with unacknowledged data or FIN:
+//   retransmission after k_rto_ms, doubling per retry, RST both ways after k_max_retries.
+//   Idle established connections have no timer: SO_KEEPALIVE on the host socket finds a
+//   dead peer, and the guest's own stack its own.
+//
+//   We announce MSS = MTU - 40 (IPv4) or - 60 (IPv6), window scaling (k_our_wscale) when the
+//   guest offers it, and no SACK or timestamps; frames toward the guest carry no options but
+//   on the SYN-ACK.
+//
+// Memory: `capacity` fixed Flow entries and an open-addressed index of 2 * capacity slots
+// (power of two, linear probing, backward-shift deletion), all allocated at construction;
+// frames are built in place in netd's output queue, so the per-frame path allocates nothing.
+// The discard buffer of the pre-6.9 path is one fixed buffer of k_discard bytes.
+
+#include "sbx/net/tcp_engine.hpp"
+
+#include "sbx/net/craft.hpp"
+#include "sbx/net/deframer.hpp"
+#include "sbx/util/error.hpp"
+
+#include <arpa/inet.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#ifndef SO_PEEK_OFF
+#define SO_PEEK_OFF 42
+#endif
+
+namespace sbx::net {
+
+namespace {
+
+constexpr std::size_t k_eth = EthernetView::k_size;
+constexpr std::size_t k_tcp_hdr = 20;
+constexpr std::size_t k_syn_options = 8;                // MSS (4), NOP, window scale (3)
+constexpr std::size_t k_discard = 16u << 20;             // the pre-6.9 path's in-flight bytes
+constexpr std::uint32_t k_max_guest_window = 16u << 20;  // what we keep in flight at most
+constexpr std::uint32_t k_default_guest_mss = 536;       // RFC 9293 when the SYN names none
+constexpr int k_epoll_batch = 256;
+constexpr std::uint8_t k_no_wscale = 0xff;
+
+// The Internet checksum of `data` as a big-endian 16-bit-word sum (not folded, not inverted),
+// eight bytes per step: the ones' complement sum does not depend on byte order, so native
+// loads are summed and the result is byte-swapped once (RFC 1071 2(B)).
+std::uint32_t sum_be(Bytes data) noexcept {
+    std::uint64_t acc = 0;
+    const std::byte* p = data.data();
+    std::size_t n = data.size();
+    while (n >= 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        acc += w & 0xffffffffu;
+        acc += w >> 32;
+        p += 8;
+        n -= 8;
+    }
+    if (n >= 4) {
+        std::uint32_t w;
+        std::memcpy(&w, p, 4);
+        acc += w;
+        p += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        std::uint16_t w;
+        std::memcpy(&w, p, 2);
+        acc += w;
+        p += 2;
+        n -= 2;
+    }
+    if (n == 1) {
+        std::uint8_t b = static_cast<std::uint8_t>(*p);
+        std::uint16_t w = 0;
+        std::memcpy(&w, &b, 1);  // the byte first, then a zero byte: as in memory
+        acc += w;
+    }
+    while ((acc >> 16) != 0) {
+        acc = (acc & 0xffffu) + (acc >> 16);
+    }
+    auto s = static_cast<std::uint16_t>(acc);
+    if constexpr (std::endian::native == std::endian::little) {
+        s = static_cast<std::uint16_t>((s >> 8) | (s << 8));
+    }
+    return s;
+}
+
+bool seq_lt(std::uint32_t a, std::uint32_t b) noexcept {
+    return static_cast<std::int32_t>(a - b) < 0;
+}
+bool seq_le(std::uint32_t a, std::uint32_t b) noexcept {
+    return static_cast<std::int32_t>(a - b) <= 0;
+}
+
+enum class State : std::uint8_t { free, connecting, syn_sent, established };
+
+struct Flow {
+    int fd = -1;
+    State state = State::free;
+    bool v6 = false;
+    bool guest_fin = false;      // the guest's FIN was taken (host write side shut down)
+    bool host_eof = false;       // the peer's FIN was seen
+    bool fin_sent = false;       // our FIN to the guest is in flight or acknowledged
+    bool fin_ever = false;       // a FIN went out once, at fin_seq
+    bool guest_blocked = false;  // the socket's send buffer was full: EPOLLOUT armed
+    bool waiting_room = false;   // on the resume list
+    bool peek_offset = false;    // SO_PEEK_OFF works on this socket
+    std::uint8_t guest_wscale = k_no_wscale;  // the guest's shift, k_no_wscale: no scaling
+    std::uint8_t retries = 0;
+    std::uint8_t dup_acks = 0;
+    std::uint16_t guest_port = 0, remote_port = 0;
+    std::uint32_t generation = 0;
+    std::uint32_t pos = 0;  // in Impl::active
+    std::uint32_t fin_seq = 0;
+    IpAddr guest_ip, remote_ip;
+    MacAddr guest_mac{}, our_mac{};
+    std::uint32_t iss = 0;      // our initial sequence number
+    std::uint32_t snd_una = 0;  // oldest byte sent to the guest and not acknowledged
+    std::uint32_t snd_nxt = 0;  // next byte to send to the guest
+    std::uint32_t snd_max = 0;  // highest snd_nxt so far (ACKs up to it are honoured)
+    std::uint32_t rcv_nxt = 0;  // next byte expected from the guest
+    std::uint32_t guest_wnd = 0;
+    std::uint32_t mss = k_default_guest_mss;  // most payload per frame toward the guest
+    Millis deadline = 0;  // 0: no timer
+};
+
+// The 4-tuple as seen from the guest.
+struct Key {
+    IpAddr guest_ip, remote_ip;
+    std::uint16_t guest_port = 0, remote_port = 0;
+};
+
+}  // namespace
+
+struct TcpEngine::Impl {
+    GuestNet net;
+    GuestQueue& out;
+    std::vector<Flow> flows;
+    std::vector<std::uint32_t> free_list;
+    std::vector<std::int32_t> index;  // flow number or -1
+    std::size_t index_mask = 0;
+    std::uint64_t seed = 0;
+    std::vector<std::uint32_t> active;   // open flows, in no order (timers walk only these)
+    std::vector<std::uint32_t> waiting;  // flows that stopped for want of queue space
+    std::vector<std::uint32_t> resuming;  // resume()'s copy of `waiting`
+    Millis next_scan = 0;
+    std::unique_ptr<std::byte[]> discard;
+    std::array<std::byte, k_max_crafted_frame> scratch{};
+    int epfd = -1;
+    bool try_peek_offset = true;
+    std::size_t open = 0;
+    TcpEngineStats stats;
+    std::mt19937 rng{std::random_device{}()};
+
+    Impl(const GuestNet& n, std::size_t capacity, GuestQueue& q, std::uint64_t hash_seed) : net(n), out(q) {
+        capacity = std::max<std::size_t>(capacity, 1);
+        flows.resize(capacity);
+        free_list.reserve(capacity);
+        for (std::size_t i = capacity; i > 0; --i) {
+            free_list.push_back(static_cast<std::uint32_t>(i - 1));
+        }
+        std::size_t slots = 1;
+        while (slots < capacity * 2) {
+            slots <<= 1;
+        }
+        index.assign(slots, -1);
+        index_mask = slots - 1;
+        seed = hash_seed != 0 ? hash_seed : (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}();
+        active.reserve(capacity);
+        waiting.reserve(capacity);
+        resuming.reserve(capacity);
+        epfd = ::epoll_create1(EPOLL_CLOEXEC);
+        if (epfd < 0) {
+            throw_errno("netd: epoll_create1", errno);
+        }
+    }
+
+    ~Impl() {
+        for (auto& f : flows) {
+            if (f.fd >= 0) {
+                ::close(f.fd);
+            }
+        }
+        ::close(epfd);
+    }
+
+    // --- the index ----------------------------------------------------------------------
+
+    std::size_t hash(const Key& k) const noexcept {
+        std::uint64_t h = seed;
+        auto mix = [&h](std::uint64_t v) {
+            h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+            h *= 0xff51afd7ed558ccdull;
+            h ^= h >> 33;
+        };
+        std::uint64_t w[4];
+        std::memcpy(w, k.guest_ip.bytes.data(), 16);
+        std::memcpy(w + 2, k.remote_ip.bytes.data(), 16);
+        for (auto v : w) {
+            mix(v);
+        }
+        mix(std::uint64_t{k.guest_port} << 16 | k.remote_port);
+        return static_cast<std::size_t>(h) & index_mask;
+    }
+
+    static bool matches(const Flow& f, const Key& k) noexcept {
+        return f.guest_port == k.guest_port && f.remote_port == k.remote_port && f.guest_ip == k.guest_ip &&
+               f.remote_ip == k.remote_ip;
+    }
+
+    static Key key_of(const Flow& f) noexcept { return {f.guest_ip, f.remote_ip, f.guest_port, f.remote_port}; }
+
+    Flow* find(const Key& k) noexcept {
+        for (std::size_t i = hash(k);; i = (i + 1) & index_mask) {
+            std::int32_t n = index[i];
+            if (n < 0) {
+                return nullptr;
+            }
+            if (matches(flows[static_cast<std::size_t>(n)], k)) {
+                return &flows[static_cast<std::size_t>(n)];
+            }
+        }
+    }
+
+    void index_insert(const Key& k, std::uint32_t n) noexcept {
+        std::size_t i = hash(k);
+        while (index[i] >= 0) {
+            i = (i + 1) & index_mask;
+        }
+        index[i] = static_cast<std::int32_t>(n);
+    }
+
+    void index_remove(const Key& k) noexcept {
+        std::size_t i = hash(k);
+        while (index[i] >= 0 && !matches(flows[static_cast<std::size_t>(index[i])], k)) {
+            i = (i + 1) & index_mask;
+        }
+        if (index[i] < 0) {
+            return;
+        }
+        // Backward-shift deletion: pull later members of the cluster into the hole when their
+        // home slot does not lie cyclically in (hole, j].
+        std::size_t hole = i;
+        for (std::size_t j = (i + 1) & index_mask; index[j] >= 0; j = (j + 1) & index_mask) {
+            std::size_t home = hash(key_of(flows[static_cast<std::size_t>(index[j])]));
+            bool stays = hole < j ? (home > hole && home <= j) : (home > hole || home <= j);
+            if (!stays) {
+                index[hole] = index[j];
+                hole = j;
+            }
+        }
+        index[hole] = -1;
+    }
+
+    std::uint32_t number(const Flow& f) const noexcept { return static_cast<std::uint32_t>(&f - flows.data()); }
+
+    // --- frames ---------------------------------------------------------------------------
+
+    std::size_t header_len(const Flow& f, std::size_t options = 0) const noexcept {
+        return k_eth + (f.v6 ? 40 : 20) + k_tcp_hdr + options;
+    }
+
+    // The window we announce, unscaled: what the socket's send buffer can still take.
+    std::uint32_t our_window(const Flow& f) const noexcept {
+        if (f.guest_fin || f.fd < 0) {
+            return 0;
+        }
+        int sndbuf = 0;
+        socklen_t len = sizeof sndbuf;
+        int queued = 0;
+        if (::getsockopt(f.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) != 0 ||
+            ::ioctl(f.fd, SIOCOUTQ, &queued) != 0) {
+            return 0;
+        }
+        long room = (static_cast<long>(sndbuf) - queued) / 2;
+        return room > 0 ? static_cast<std::uint32_t>(room) : 0;
+    }
+
+    std::uint16_t window_field(const Flow& f, std::uint32_t window) const noexcept {
+        std::uint32_t shift = f.guest_wscale == k_no_wscale ? 0 : k_our_wscale;
+        return static_cast<std::uint16_t>(std::min<std::uint32_t>(window >> shift, 0xffff));
+    }
+
+    // Writes Ethernet, IP and TCP headers in front of `payload` bytes already at
+    // o + header_len(f, options); returns the frame size.
+    std::size_t write_headers(std::byte* o, const Flow& f, std::uint32_t seq, std::uint8_t flags,
+                              std::size_t payload, std::size_t options, std::uint16_t window) const noexcept {
+        std::memcpy(o, f.guest_mac.data(), 6);
+        std::memcpy(o + 6, f.our_mac.data(), 6);
+        store_be16(o + 12, f.v6 ? k_ethertype_ipv6 : k_ethertype_ipv4);
+        std::byte* ip = o + k_eth;
+        std::size_t l4_len = k_tcp_hdr + options + payload;
+        std::byte* t = nullptr;
+        if (f.v6) {
+            store_be32(ip, 0x60000000u);
+            store_be16(ip + 4, static_cast<std::uint16_t>(l4_len));
+            store_u8(ip + 6, k_ipproto_tcp);
+            store_u8(ip + 7, k_crafted_ttl);
+            std::memcpy(ip + 8, f.remote_ip.bytes.data(), 16);
+            std::memcpy(ip + 24, f.guest_ip.bytes.data(), 16);
+            t = ip + 40;
+        } else {
+            store_u8(ip, 0x45);
+            store_u8(ip + 1, 0);
+            store_be16(ip + 2, static_cast<std::uint16_t>(20 + l4_len));
+            store_be16(ip + 4, 0);
+            store_be16(ip + 6, 0x4000);  // DF
+            store_u8(ip + 8, k_crafted_ttl);
+            store_u8(ip + 9, k_ipproto_tcp);
+            store_be16(ip + 10, 0);
+            std::memcpy(ip + 12, f.remote_ip.bytes.data() + 12, 4);
+            std::memcpy(ip + 16, f.guest_ip.bytes.data() + 12, 4);
+            store_be16(ip + 10, ipv4_header_checksum(Bytes(ip, 20)));
+            t = ip + 20;
+        }
+        store_be16(t, f.remote_port);
+        store_be16(t + 2, f.guest_port);
+        store_be32(t + 4, seq);
+        store_be32(t + 8, f.rcv_nxt);
+        store_u8(t + 12, static_cast<std::uint8_t>(((k_tcp_hdr + options) / 4) << 4));
+        store_u8(t + 13, flags);
+        store_be16(t + 14, window);
+        store_be16(t + 16, 0);
+        store_be16(t + 18, 0);
+        // The pseudo-header and the TCP header with the slow helper, the payload fast.
+        std::uint32_t sum = 0;
+        if (f.v6) {
+            sum = checksum_partial(Bytes(ip + 8, 32), sum);
+            std::byte tail[8];
+            store_be32(tail, static_cast<std::uint32_t>(l4_len));
+            store_be32(tail + 4, k_ipproto_tcp);
+            sum = checksum_partial(Bytes(tail, 8), sum);
+        } else {
+            sum = checksum_partial(Bytes(ip + 12, 8), sum);
+            std::byte tail[4];
+            store_u8(tail, 0);
+            store_u8(tail + 1, k_ipproto_tcp);
+            store_be16(tail + 2, static_cast<std::uint16_t>(l4_len));
+            sum = checksum_partial(Bytes(tail, 4), sum);
+        }
+        sum = checksum_partial(Bytes(t, k_tcp_hdr + options), sum);
+        // Headers are even-sized, so the payload's words line up with the segment's.
+        sum += sum_be(Bytes(t + k_tcp_hdr + options, payload));
+        store_be16(t + 16, checksum_fold(sum));
+        return header_len(f, options) + payload;
+    }
+
+    // A frame without payload (ACK, FIN, RST, SYN-ACK). False when the queue has no room.
+    bool send_control(Flow& f, std::uint8_t flags, std::uint32_t seq) noexcept {
+        bool syn = (flags & k_tcp_syn) != 0;
+        std::size_t options = syn ? k_syn_options : 0;
+        std::size_t size = header_len(f, options);
+        MutBytes tail = out.tail_space();
+        if (tail.size() < Deframer::k_header + size) {
+            return false;
+        }
+        std::byte* o = tail.data() + Deframer::k_header;
+        if (syn) {
+            std::byte* opt = o + header_len(f);
+            store_u8(opt, 2);
+            store_u8(opt + 1, 4);
+            store_be16(opt + 2, static_cast<std::uint16_t>(net.mtu - (f.v6 ? 60 : 40)));
+            store_u8(opt + 4, 1);  // NOP
+            if (f.guest_wscale != k_no_wscale) {
+                store_u8(opt + 5, 3);
+                store_u8(opt + 6, 3);
+                store_u8(opt + 7, k_our_wscale);
+            } else {
+                store_u8(opt + 5, 1);
+                store_u8(opt + 6, 1);
+                store_u8(opt + 7, 1);
+            }
+        }
+        std::uint16_t window = 0;
+        if ((flags & k_tcp_rst) == 0) {
+            std::uint32_t w = our_window(f);
+            window = syn ? static_cast<std::uint16_t>(std::min<std::uint32_t>(w, 0xffff)) : window_field(f, w);
+        }
+        write_headers(o, f, seq, flags, 0, options, window);
+        auto prefix = stream_prefix(size);
+        std::memcpy(tail.data(), prefix.data(), prefix.size());
+        out.advance(Deframer::k_header + size, 1);
+        return true;
+    }
+
+    void send_ack(Flow& f) noexcept { send_control(f, k_tcp_ack, f.snd_nxt); }
+
+    // --- flow life ------------------------------------------------------------------------
+
+    void arm(Flow& f, std::uint32_t events) noexcept {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.u64 = (std::uint64_t{f.generation} << 32) | number(f);
+        ::epoll_ctl(epfd, EPOLL_CTL_MOD, f.fd, &ev);
+    }
+
+    static constexpr std::uint32_t k_read_events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+
+    void release(Flow& f, bool reset_host) noexcept {
+        if (f.fd >= 0) {
+            if (reset_host) {
+                linger l{1, 0};
+                ::setsockopt(f.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+            }
+            ::close(f.fd);  // also leaves the epoll set
+        }
+        index_remove(key_of(f));
+        std::uint32_t last = active.back();
+        active[f.pos] = last;
+        flows[last].pos = f.pos;
+        active.pop_back();
+        std::uint32_t gen = f.generation + 1;
+        f = Flow{};
+        f.generation = gen;
+        free_list.push_back(number(f));
+        --open;
+    }
+
+    // A RST to the guest and the socket closed with a RST to the peer.
+    void reset_both(Flow& f) noexcept {
+        if (f.state != State::connecting) {
+            send_control(f, k_tcp_rst | k_tcp_ack, f.snd_nxt);
+        } else {
+            send_control(f, k_tcp_rst | k_tcp_ack, 0);
+        }
+        release(f, true);
+    }
+
+    void maybe_finish(Flow& f) noexcept {
+        if (f.guest_fin && f.fin_sent && f.snd_una == f.snd_nxt) {
+            release(f, false);
+        }
+    }
+
+    static std::optional<sockaddr_storage> host_address(const GuestNet& net, const IpAddr& dst,
+                                                        std::uint16_t port, socklen_t& len, bool& v6) {
+        sockaddr_storage ss{};
+        if (dst.is_v4()) {
+            sockaddr_in sin{};
+            sin.sin_family = AF_INET;
+            sin.sin_port = htons(port);
+            sin.sin_addr.s_addr = dst == net.host ? htonl(INADDR_LOOPBACK) : htonl(dst.v4_host_order());
+            std::memcpy(&ss, &sin, sizeof sin);
+            len = sizeof sin;
+            v6 = false;
+        } else {
+            sockaddr_in6 sin6{};
+            sin6.sin6_family = AF_INET6;
+            sin6.sin6_port = htons(port);
+            if (dst == net.host6) {
+                sin6.sin6_addr = in6addr_loopback;
+            } else {
+                std::memcpy(&sin6.sin6_addr, dst.bytes.data(), 16);
+            }
+            std::memcpy(&ss, &sin6, sizeof sin6);
+            len = sizeof sin6;
+            v6 = true;
+        }
+        return ss;
+    }
+
+    // The SYN's MSS and window scale options (bounds-checked; garbage ends the walk).
+    static void read_syn_options(Bytes options, Flow& f) noexcept {
+        std::size_t i = 0;
+        while (i < options.size()) {
+            std::uint8_t kind = load_u8(options.data() + i);
+            if (kind == 0) {
+                break;
+            }
+            if (kind == 1) {
+                ++i;
+                continue;
+            }
+            if (i + 1 >= options.size()) {
+                break;
+            }
+            std::uint8_t len = load_u8(options.data() + i + 1);
+            if (len < 2 || i + len > options.size()) {
+                break;
+            }
+            if (kind == 2 && len == 4) {
+                std::uint16_t mss = load_be16(options.data() + i + 2);
+                if (mss >= 64) {
+                    f.mss = mss;
+                }
+            } else if (kind == 3 && len == 3) {
+                f.guest_wscale = std::min<std::uint8_t>(load_u8(options.data() + i + 2), 14);
+            }
+            i += len;
+        }
+    }
+
+    bool refuse(Bytes frame, const Packet& p) noexcept {
+        std::size_t n = craft_tcp_reset(scratch, frame, p);
+        MutBytes tail = out.tail_space();
+        if (n > 0 && tail.size() >= Deframer::k_header + n) {
+            auto prefix = stream_prefix(n);
+            std::memcpy(tail.data(), prefix.data(), prefix.size());
+            std::memcpy(tail.data() + Deframer::k_header, scratch.data(), n);
+            out.advance(Deframer::k_header + n, 1);
+        }
+        return true;
+    }
+
+    bool open_flow(Bytes frame, const Packet& p, Bytes tcp, Millis now) noexcept {
+        if (free_list.empty()) {
+            ++stats.table_full;
+            return refuse(frame, p);
+        }
+        socklen_t len = 0;
+        bool v6 = false;
+        auto addr = host_address(net, p.dst, p.dport, len, v6);
+        int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            ++stats.connect_failed;
+            return refuse(frame, p);
+        }
+        int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        bool peek_offset = false;
+        if (try_peek_offset) {
+            int zero = 0;
+            peek_offset = ::setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0;
+        }
+        int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), len);
+        if (rc != 0 && errno != EINPROGRESS) {
+            ::close(fd);
+            ++stats.connect_failed;
+            return refuse(frame, p);
+        }
+        std::uint32_t n = free_list.back();
+        free_list.pop_back();
+        Flow& f = flows[n];
+        std::uint32_t gen = f.generation;
+        f = Flow{};
+        f.generation = gen;
+        f.fd = fd;
+        f.state = State::connecting;
+        f.v6 = p.v6;
+        f.peek_offset = peek_offset;
+        f.guest_ip = p.src;
+        f.remote_ip = p.dst;
+        f.guest_port = p.sport;
+        f.remote_port = p.dport;
+        auto eth = EthernetView::of(frame);
+        f.guest_mac = eth->src();
+        f.our_mac = eth->dst();
+        f.rcv_nxt = p.tcp_seq + 1;
+        std::size_t thl = (load_u8(tcp.data() + 12) >> 4) * 4u;
+        read_syn_options(tcp.subspan(k_tcp_hdr, thl - k_tcp_hdr), f);
+        f.mss = std::min<std::uint32_t>(f.mss, net.mtu - (f.v6 ? 60 : 40));
+        f.guest_wnd = load_be16(tcp.data() + 14);  // a SYN's window is never scaled
+        f.iss = static_cast<std::uint32_t>(rng());
+        f.snd_una = f.snd_nxt = f.snd_max = f.iss;
+        f.deadline = now + k_connect_timeout_ms;
+        index_insert(key_of(f), n);
+        f.pos = static_cast<std::uint32_t>(active.size());
+        active.push_back(n);
+        ++open;
+        epoll_event ev{};
+        ev.events = EPOLLOUT | k_read_events;
+        ev.data.u64 = (std::uint64_t{f.generation} << 32) | n;
+        if (::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            ++stats.connect_failed;
+            refuse(frame, p);
+            release(f, true);
+        }
+        return true;
+    }
+
+    // The host connect finished (EPOLLOUT or an error while connecting).
+    void connected(Flow& f, Millis now) noexcept {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(f.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+            err = errno;
+        }
+        if (err != 0) {
+            ++stats.connect_failed;
+            send_control(f, k_tcp_rst | k_tcp_ack, 0);
+            release(f, false);
+            return;
+        }
+        ++stats.opened;
+        f.state = State::syn_sent;
+        arm(f, k_read_events);
+        send_syn_ack(f, now);
+    }
+
+    void send_syn_ack(Flow& f, Millis now) noexcept {
+        send_control(f, k_tcp_syn | k_tcp_ack, f.iss);
+        f.snd_nxt = f.snd_max = f.iss + 1;
+        f.deadline = now + (k_rto_ms << f.retries);
+    }
+
+    // Sends what the socket holds beyond snd_nxt, up to the guest's window and the queue's room.
+    void send_data(Flow& f, Millis now) noexcept {
+        if (f.state != State::established || f.fin_sent) {
+            return;
+        }
+        for (int round = 0; round < 4; ++round) {
+            std::uint32_t in_flight = f.snd_nxt - f.snd_una;
+            std::uint32_t window = std::min(f.guest_wnd, k_max_guest_window);
+            if (in_flight >= window) {
+                return;  // the guest's ACK opens it again
+            }
+            std::uint32_t room = window - in_flight;
+            if (!f.peek_offset && in_flight > k_discard) {
+                return;
+            }
+            std::size_t hdr = header_len(f);
+            std::size_t record = Deframer::k_header + hdr + f.mss;
+            MutBytes tail = out.tail_space();
+            std::size_t slots = std::min<std::size_t>(tail.size() / record, k_max_frames_per_read);
+            slots = std::min<std::size_t>(slots, (room + f.mss - 1) / f.mss);
+            if (slots == 0) {
+                wait_for_room(f);
+                return;
+            }
+            std::array<iovec, k_max_frames_per_read + 1> iov;
+            std::size_t n_iov = 0;
+            if (!f.peek_offset && in_flight > 0) {
+                iov[n_iov++] = iovec{discard.get(), in_flight};
+            } else if (f.peek_offset) {
+                int off = static_cast<int>(in_flight);
+                ::setsockopt(f.fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off);
+            }
+            std::size_t want = 0;
+            for (std::size_t i = 0; i < slots; ++i) {
+                std::size_t len = std::min<std::size_t>(f.mss, room - want);
+                iov[n_iov++] = iovec{tail.data() + i * record + Deframer::k_header + hdr, len};
+                want += len;
+            }
+            msghdr msg{};
+            msg.msg_iov = iov.data();
+            msg.msg_iovlen = n_iov;
+            ssize_t got = ::recvmsg(f.fd, &msg, MSG_PEEK | MSG_DONTWAIT);
+            if (got < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                    break;
+                }
+                ++stats.host_resets;
+                reset_both(f);
+                return;
+            }
+            std::size_t fresh = static_cast<std::size_t>(got);
+            if (!f.peek_offset) {
+                fresh = fresh > in_flight ? fresh - in_flight : 0;
+            }
+            if (got == 0 || (fresh == 0 && f.host_eof)) {
+                f.host_eof = true;
+                break;
+            }
+            if (fresh == 0) {
+                break;
+            }
+            std::size_t frames = 0, bytes = 0, left = fresh;
+            std::uint16_t window_value = window_field(f, our_window(f));
+            for (std::size_t i = 0; left > 0; ++i) {
+                std::size_t len = std::min<std::size_t>(left, f.mss);
+                left -= len;
+                std::byte* rec = tail.data() + i * record;
+                std::uint8_t flags = k_tcp_ack | (left == 0 ? k_tcp_psh : 0);
+                std::size_t size = write_headers(rec + Deframer::k_header, f, f.snd_nxt, flags, len, 0, window_value);
+                auto prefix = stream_prefix(size);
+                std::memcpy(rec, prefix.data(), prefix.size());
+                f.snd_nxt += static_cast<std::uint32_t>(len);
+                ++frames;
+                bytes = static_cast<std::size_t>(rec - tail.data()) + Deframer::k_header + size;
+            }
+            out.advance(bytes, frames);
+            if (seq_lt(f.snd_max, f.snd_nxt)) {
+                f.snd_max = f.snd_nxt;
+            }
+            if (f.deadline == 0) {
+                f.deadline = now + (k_rto_ms << f.retries);
+            }
+            if (fresh < want) {
+                break;  // drained for now: the next EPOLLIN edge brings more
+            }
+            if (round == 3) {
+                wait_for_room(f);  // more may wait: continue on the next turn (fairness)
+                return;
+            }
+        }
+        if (f.host_eof && !f.fin_sent && socket_drained(f)) {
+            if (send_control(f, k_tcp_fin | k_tcp_ack, f.snd_nxt)) {
+                f.fin_sent = true;
+                f.fin_ever = true;
+                f.fin_seq = f.snd_nxt;
+                f.snd_nxt += 1;
+                if (seq_lt(f.snd_max, f.snd_nxt)) {
+                    f.snd_max = f.snd_nxt;
+                }
+                if (f.deadline == 0) {
+                    f.deadline = now + (k_rto_ms << f.retries);
+                }
+            } else {
+                wait_for_room(f);
+            }
+        }
+    }
+
+    // Everything the socket holds has been sent to the guest.
+    bool socket_drained(const Flow& f) const noexcept {
+        int unread = 0;
+        if (::ioctl(f.fd, FIONREAD, &unread) != 0) {
+            return true;
+        }
+        return static_cast<std::uint32_t>(unread) <= f.snd_nxt - f.snd_una;
+    }
+
+    void wait_for_room(Flow& f) noexcept {
+        if (!f.waiting_room) {
+            f.waiting_room = true;
+            waiting.push_back(number(f));
+        }
+    }
+
+    // The guest acknowledged up to `ack`: those bytes leave the socket.
+    void take_ack(Flow& f, std::uint32_t ack, std::uint32_t window, std::size_t payload, Millis now) noexcept {
+        std::uint32_t old_wnd = f.guest_wnd;
+        f.guest_wnd = f.guest_wscale == k_no_wscale ? window : window << f.guest_wscale;
+        if (seq_lt(f.snd_max, ack) || seq_lt(ack, f.snd_una)) {
+            return;  // acknowledges nothing we sent, or is old
+        }
+        std::uint32_t acked = ack - f.snd_una;
+        if (acked == 0) {
+            if (payload == 0 && f.snd_nxt != f.snd_una && f.guest_wnd == old_wnd && ++f.dup_acks == 3) {
+                rewind(f, now);
+            }
+            return;
+        }
+        std::uint32_t data = acked;
+        if (f.fin_ever && seq_le(f.snd_una, f.fin_seq) && seq_lt(f.fin_seq, ack)) {
+            data -= 1;          // our FIN is acknowledged too
+            f.fin_sent = true;  // (even when a rewind had taken it back)
+        }
+        if (data > 0) {
+            ssize_t n = ::recv(f.fd, nullptr, data, MSG_TRUNC | MSG_DONTWAIT);
+            (void)n;
+        }
+        f.snd_una = ack;
+        if (seq_lt(f.snd_nxt, ack)) {
+            f.snd_nxt = ack;  // frames sent before a rewind arrived after all
+        }
+        f.retries = 0;
+        f.dup_acks = 0;
+        f.deadline = f.snd_una != f.snd_nxt ? now + k_rto_ms : 0;
+    }
+
+    void rewind(Flow& f, Millis now) noexcept {
+        ++stats.retransmits;
+        f.dup_acks = 0;
+        if (f.fin_sent && seq_le(f.snd_una, f.fin_seq)) {
+            f.fin_sent = false;  // sent again after the data
+        }
+        f.snd_nxt = f.snd_una;
+        f.deadline = now + (k_rto_ms << f.retries);
+        send_data(f, now);
+    }
+
+    bool segment(Flow& f, Bytes frame, const Packet& p, Millis now) noexcept {
+        Bytes tcp = frame.subspan(p.l4_offset, p.l4_len);
+        std::uint8_t flags = p.tcp_flags;
+        if ((flags & k_tcp_rst) != 0) {
+            // Accepted at the next expected byte or within what we announced; else ignored.
+            if (f.state == State::connecting || p.tcp_seq == f.rcv_nxt ||
+                (seq_le(f.rcv_nxt, p.tcp_seq) && seq_lt(p.tcp_seq, f.rcv_nxt + (1u << 20)))) {
+                ++stats.guest_resets;
+                release(f, true);
+            }
+            return true;
+        }
+        if (f.state == State::connecting) {
+            return true;  // SYN retransmissions while the host connect runs
+        }
+        if ((flags & k_tcp_syn) != 0) {
+            if (f.state == State::syn_sent && p.tcp_seq + 1 == f.rcv_nxt && (flags & k_tcp_ack) == 0) {
+                send_control(f, k_tcp_syn | k_tcp_ack, f.iss);  // our SYN-ACK was lost
+            } else {
+                send_ack(f);  // a challenge ACK (RFC 5961 4): the guest resets what it no longer has
+            }
+            return true;
+        }
+        if ((flags & k_tcp_ack) == 0) {
+            return true;
+        }
+        std::uint32_t window = load_be16(tcp.data() + 14);
+        if (f.state == State::syn_sent) {
+            if (p.tcp_ack != f.iss + 1) {
+                send_control(f, k_tcp_rst, p.tcp_ack);
+                return true;
+            }
+            f.state = State::established;
+            f.snd_una = f.iss + 1;
+            f.retries = 0;
+            f.deadline = 0;
+        }
+        take_ack(f, p.tcp_ack, window, p.tcp_payload_len, now);
+        if (f.fd < 0) {
+            return true;
+        }
+        bool fin = (flags & k_tcp_fin) != 0;
+        if (p.tcp_payload_len > 0 || fin) {
+            guest_data(f, tcp.subspan(tcp.size() - p.tcp_payload_len), p.tcp_seq, fin);
+        }
+        if (f.state == State::free) {
+            return true;
+        }
+        send_data(f, now);
+        if (f.state != State::free) {
+            maybe_finish(f);
+        }
+        return true;
+    }
+
+    void guest_data(Flow& f, Bytes payload, std::uint32_t seq, bool fin) noexcept {
+        if (f.guest_fin) {
+            send_ack(f);  // a retransmitted FIN or data after it
+            return;
+        }
+        std::int32_t behind = static_cast<std::int32_t>(f.rcv_nxt - seq);
+        if (behind < 0) {
+            ++stats.out_of_window;
+            send_ack(f);  // a gap: the guest sends again from rcv_nxt
+            return;
+        }
+        auto skip = static_cast<std::size_t>(behind);
+        if (skip > payload.size() || (skip == payload.size() && !fin)) {
+            send_ack(f);  // entirely old
+            return;
+        }
+        Bytes fresh = payload.subspan(skip);
+        std::size_t written = 0;
+        while (written < fresh.size()) {
+            ssize_t n = ::send(f.fd, fresh.data() + written, fresh.size() - written, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0) {
+                written += static_cast<std::size_t>(n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                break;
+            }
+            ++stats.host_resets;
+            reset_both(f);
+            return;
+        }
+        f.rcv_nxt += static_cast<std::uint32_t>(written);
+        if (written < fresh.size()) {
+            if (!f.guest_blocked) {
+                f.guest_blocked = true;
+                arm(f, k_read_events | EPOLLOUT);
+            }
+        } else if (fin) {
+            f.rcv_nxt += 1;
+            f.guest_fin = true;
+            ::shutdown(f.fd, SHUT_WR);
+        }
+        send_ack(f);
+    }
+
+    void socket_event(Flow& f, std::uint32_t events, Millis now) noexcept {
+        if (f.state == State::connecting) {
+            if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
+                connected(f, now);
+            }
+            return;
+        }
+        if ((events & EPOLLERR) != 0) {
+            ++stats.host_resets;
+            reset_both(f);
+            return;
+        }
+        if ((events & (EPOLLRDHUP | EPOLLHUP)) != 0) {
+            f.host_eof = true;
+        }
+        if ((events & EPOLLOUT) != 0 && f.guest_blocked) {
+            f.guest_blocked = false;
+            arm(f, k_read_events);
+            send_ack(f);  // the window update
+        }
+        send_data(f, now);
+        if (f.state != State::free) {
+            maybe_finish(f);
+        }
+    }
+
+    void expire(Flow& f, Millis now) noexcept {
+        if (f.state == State::connecting) {
+            ++stats.connect_failed;
+            send_control(f, k_tcp_rst | k_tcp_ack, 0);
+            release(f, false);
+            return;
+        }
+        if (f.retries >= k_max_retries) {
+            ++stats.timeouts;
+            reset_both(f);
+            return;
+        }
+        ++f.retries;
+        if (f.state == State::syn_sent) {
+            ++stats.retransmits;
+            send_syn_ack(f, now);
+            return;
+        }
+        if (f.snd_una == f.snd_nxt && f.snd_una == f.snd_max) {
+            f.deadline = 0;
+            return;
+        }
+        rewind(f, now);
+    }
+};
+
+TcpEngine::TcpEngine(const GuestNet& net, std::size_t flows, GuestQueue& out, std::uint64_t hash_seed)
+    : m_impl(std::make_unique<Impl>(net, flows, out, hash_seed)) {
+    m_impl->discard.reset(new std::byte[k_discard]);
+}
+
+TcpEngine::~TcpEngine() = default;
+
+bool TcpEngine::guest_segment(Bytes frame, const Packet& p, Millis now) noexcept {
+    Impl& m = *m_impl;
+    if (p.kind != Packet::Kind::ip || p.protocol != k_ipproto_tcp || p.l4_len < k_tcp_hdr ||
+        frame.size() < p.l4_offset + p.l4_len) {
+        return false;
+    }
+    Flow* f = m.find(Key{p.src, p.dst, p.sport, p.dport});
+    if (f != nullptr) {
+        return m.segment(*f, frame, p, now);
+    }
+    if ((p.tcp_flags & (k_tcp_syn | k_tcp_ack | k_tcp_rst | k_tcp_fin)) != k_tcp_syn) {
+        return false;
+    }
+    return m.open_flow(frame, p, frame.subspan(p.l4_offset, p.l4_len), now);
+}
+
+int TcpEngine::fd() const noexcept {
+    return m_impl->epfd;
+}
+
+void TcpEngine::process(Millis now) noexcept {
+    Impl& m = *m_impl;
+    std::array<epoll_event, k_epoll_batch> events;
+    for (int round = 0; round < 4; ++round) {
+        int n = ::epoll_wait(m.epfd, events.data(), k_epoll_batch, 0);
+        if (n <= 0) {
+            return;
+        }
+        for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
+            auto idx = static_cast<std::uint32_t>(events[i].data.u64);
+            auto gen = static_cast<std::uint32_t>(events[i].data.u64 >> 32);
+            if (idx >= m.flows.size()) {
+                continue;
+            }
+            Flow& f = m.flows[idx];
+            if (f.state == State::free || f.generation != gen) {
+                continue;  // closed earlier in this batch
+            }
+            m.socket_event(f, events[i].events, now);
+        }
+        if (n < k_epoll_batch) {
+            return;
+        }
+    }
+}
+
+void TcpEngine::resume(Millis now) noexcept {
+    Impl& m = *m_impl;
+    m.resuming.swap(m.waiting);  // both reserved to capacity: no allocation
+    for (std::uint32_t idx : m.resuming) {
+        m.flows[idx].waiting_room = false;
+    }
+    for (std::uint32_t idx : m.resuming) {
+        Flow& f = m.flows[idx];
+        if (f.state == State::free) {
+            continue;
+        }
+        m.send_data(f, now);
+        if (f.state != State::free) {
+            m.maybe_finish(f);
+        }
+    }
+    m.resuming.clear();
+}
+
+// Deadlines are at least k_rto_ms away when set, so a walk of the open flows every
+// k_scan_ms fires each timer at most k_scan_ms late and costs nothing per frame.
+void TcpEngine::timers(Millis now) noexcept {
+    Impl& m = *m_impl;
+    if (now < m.next_scan) {
+        return;
+    }
+    m.next_scan = now + k_scan_ms;
+    for (std::size_t i = m.active.size(); i-- > 0;) {
+        Flow& f = m.flows[m.active[i]];  // expire() may remove it: the last one moves here, already seen
+        if (f.deadline != 0 && f.deadline <= now) {
+            m.expire(f, now);
+        }
+    }
+}
+
+std::optional<Millis> TcpEngine::next_deadline() const noexcept {
+    if (!m_impl->waiting.empty()) {
+        return 0;
+    }
+    if (m_impl->open == 0) {
+        return std::nullopt;
+    }
+    return m_impl->next_scan;
+}
+
+std::size_t TcpEngine::open_flows() const noexcept {
+    return m_impl->open;
+}
+
+std::size_t TcpEngine::capacity() const noexcept {
+    return m_impl->flows.size();
+}
+
+const TcpEngineStats& TcpEngine::stats() const noexcept {
+    return m_impl->stats;
+}
+
+void TcpEngine::use_peek_offset(bool use) noexcept {
+    m_impl->try_peek_offset = use;
+}
+
+}  // namespace sbx::net
