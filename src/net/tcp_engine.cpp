@@ -473,33 +473,6 @@ struct TcpEngine::Impl {
         }
     }
 
-    static std::optional<sockaddr_storage> host_address(const GuestNet& net, const IpAddr& dst,
-                                                        std::uint16_t port, socklen_t& len, bool& v6) {
-        sockaddr_storage ss{};
-        if (dst.is_v4()) {
-            sockaddr_in sin{};
-            sin.sin_family = AF_INET;
-            sin.sin_port = htons(port);
-            sin.sin_addr.s_addr = dst == net.host ? htonl(INADDR_LOOPBACK) : htonl(dst.v4_host_order());
-            std::memcpy(&ss, &sin, sizeof sin);
-            len = sizeof sin;
-            v6 = false;
-        } else {
-            sockaddr_in6 sin6{};
-            sin6.sin6_family = AF_INET6;
-            sin6.sin6_port = htons(port);
-            if (dst == net.host6) {
-                sin6.sin6_addr = in6addr_loopback;
-            } else {
-                std::memcpy(&sin6.sin6_addr, dst.bytes.data(), 16);
-            }
-            std::memcpy(&ss, &sin6, sizeof sin6);
-            len = sizeof sin6;
-            v6 = true;
-        }
-        return ss;
-    }
-
     // The SYN's MSS and window scale options (bounds-checked; garbage ends the walk).
     static void read_syn_options(Bytes options, Flow& f) noexcept {
         std::size_t i = 0;
@@ -548,10 +521,8 @@ struct TcpEngine::Impl {
             ++stats.table_full;
             return refuse(frame, p);
         }
-        socklen_t len = 0;
-        bool v6 = false;
-        auto addr = host_address(net, p.dst, p.dport, len, v6);
-        int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        const SocketAddress addr = host_socket_address(net, p.dst, p.dport);
+        int fd = ::socket(addr.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             ++stats.connect_failed;
             return refuse(frame, p);
@@ -564,7 +535,7 @@ struct TcpEngine::Impl {
             int zero = 0;
             peek_offset = ::setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0;
         }
-        int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), len);
+        int rc = ::connect(fd, addr.get(), addr.len);
         if (rc != 0 && errno != EINPROGRESS) {
             ::close(fd);
             ++stats.connect_failed;

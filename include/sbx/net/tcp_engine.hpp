@@ -12,6 +12,7 @@
 // Not thread-safe; driven from netd's one poll loop: poll fd() for POLLIN, then process();
 // resume() once the output queue has room again; timers() when next_deadline() is due.
 
+#include "sbx/net/engine_io.hpp"
 #include "sbx/net/flow_table.hpp"
 #include "sbx/net/frame.hpp"
 #include "sbx/net/policy.hpp"
@@ -22,19 +23,6 @@
 #include <optional>
 
 namespace sbx::net {
-
-// Where the engine writes frames for the guest: the free tail of netd's output queue, which
-// holds QEMU stream records ([4-byte big-endian length][frame]). The engine writes whole
-// records into tail_space() and then calls advance() with the bytes it wrote; an empty or
-// short tail is back-pressure (the bytes stay in the host socket until there is room).
-class GuestQueue {
-public:
-    virtual MutBytes tail_space() noexcept = 0;
-    virtual void advance(std::size_t bytes, std::size_t frames) noexcept = 0;
-
-protected:
-    ~GuestQueue() = default;
-};
 
 struct TcpEngineStats {
     std::uint64_t opened = 0;          // host connections completed
