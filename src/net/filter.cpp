@@ -849,6 +849,17 @@ bool Filter::on_host_frame(std::span<const std::byte> frame, Millis now) noexcep
     return m_impl->host_frame(frame, now);
 }
 
+void Filter::host_opened(const FlowKey& key, Millis now) noexcept {
+    auto& m = *m_impl;
+    m.flows.insert(key, static_cast<std::uint8_t>(Verdict::allow), static_cast<std::uint8_t>(Reason::allowed), now)
+        .host_opened = true;
+    m.counters.flow_evictions = m.flows.evictions();
+}
+
+void Filter::host_closed(const FlowKey& key) noexcept {
+    m_impl->flows.erase(key);
+}
+
 void Filter::count_host_frames(std::size_t frames, std::size_t bytes) noexcept {
     m_impl->counters.frames_out += frames;
     m_impl->counters.bytes_out += bytes;

@@ -141,7 +141,11 @@ std::vector<IpAddr> host_interface_addresses() {
     return out;
 }
 
-class Netd final : public GuestSink, public ResolverSink, public GuestQueue {
+// The MAC libslirp answers ARP with for its virtual hosts (special_ethaddr with the host's
+// IPv4 address in its last four bytes): what the guest addresses netd by.
+constexpr MacAddr k_netd_mac{std::byte{0x52}, std::byte{0x55}, std::byte{0x0a}, std::byte{0x00}, std::byte{0x02}, std::byte{0x02}};
+
+class Netd final : public GuestSink, public ResolverSink, public GuestQueue, public HostFlows {
 public:
     explicit Netd(NetdConfig config);
     int run();
@@ -151,6 +155,8 @@ public:
     void failed(std::uint32_t token, bool nxdomain) noexcept override;
     MutBytes tail_space() noexcept override;
     void advance(std::size_t bytes, std::size_t frames) noexcept override;
+    void host_opened(const FlowKey& key) noexcept override { m_filter.host_opened(key, m_now); }
+    void host_closed(const FlowKey& key) noexcept override { m_filter.host_closed(key); }
 
 private:
     void listen_socket();
@@ -183,6 +189,7 @@ private:
     std::uint64_t m_next_tick = 0;
     bool m_qemu_gone = false;
     bool m_stream_error = false;
+    MacAddr m_guest_mac{};
 };
 
 // The policy moves into the Filter, which keeps only its compiled form: with 10 000 rules a
@@ -200,9 +207,13 @@ Netd::Netd(NetdConfig config)
     std::fprintf(stderr, "netd: %zu host interface addresses closed to the guest\n",
                  std::min(host_addrs.size(), Filter::k_max_host_addresses));
     m_slirp = std::make_unique<SlirpStack>(config.guest, *this);
-    m_tcp = std::make_unique<TcpEngine>(config.guest, config.limits.flows, *this);
+    m_tcp = std::make_unique<TcpEngine>(config.guest, config.limits.flows, *this, this);
     for (const auto& f : config.forwards) {
-        m_slirp->add_forward(f);
+        if (f.proto == Proto::tcp) {
+            m_tcp->add_forward(f);
+        } else {
+            m_slirp->add_forward(f);
+        }
     }
     m_resolver = std::make_unique<Resolver>(config.resolv_conf, *this);
     m_fds.reserve(4096);
@@ -313,8 +324,12 @@ void Netd::handle_guest_frame(std::span<const std::byte> frame) noexcept {
     auto r = m_filter.on_guest_frame(frame, m_now);
     switch (r.kind) {
         case GuestFrameResult::Kind::pass: {
-            // TCP the guest opens is the flow engine's; the rest (and the guest's side of
-            // libslirp's host forwards) is libslirp's.
+            // TCP is the flow engine's; the rest is libslirp's. The guest's MAC is learnt
+            // from what it sends: the engine addresses the frames it originates to it.
+            if (auto eth = EthernetView::of(frame); eth && eth->src() != m_guest_mac) {
+                m_guest_mac = eth->src();
+                m_tcp->set_macs(m_guest_mac, k_netd_mac);
+            }
             Packet p = parse_packet(frame);
             if (p.kind == Packet::Kind::ip && p.protocol == k_ipproto_tcp && m_tcp->guest_segment(frame, p, m_now)) {
                 break;

@@ -24,10 +24,19 @@
 //   (half-close both ways). A guest RST closes the socket with SO_LINGER 0 (a RST to the
 //   peer); a host error or reset becomes a RST to the guest.
 //
+//   Forwards (host -> guest): a listening socket on 127.0.0.1 per forward. An accepted
+//   connection becomes a flow in state syn_to_guest: a SYN goes to the guest's port from
+//   10.0.2.2:<the client's port> (the Filter hears of it through HostFlows, so the guest's
+//   answers pass), and the guest's SYN-ACK makes it established; from there it is a flow
+//   like any other. A client that leaves first, or a guest that never answers, ends it
+//   (a RST to whichever side knows of it).
+//
 //   States: connecting (host connect in flight) -> syn_sent (SYN-ACK sent, waiting for the
-//   guest's ACK) -> established; a flow is freed when both FINs are sent and acknowledged,
+//   guest's ACK) -> established; for a forward, syn_to_guest (SYN sent, waiting for the
+//   guest's SYN-ACK) -> established; a flow is freed when both FINs are sent and acknowledged,
 //   on a RST either way, or on a timeout. Timers, one per flow, checked by timers():
-//   connecting: k_connect_timeout_ms; syn_sent/established with unacknowledged data or FIN:
+//   connecting: k_connect_timeout_ms; syn_sent/syn_to_guest/established with unacknowledged
+//   data or FIN:
 //   retransmission after k_rto_ms, doubling per retry, RST both ways after k_max_retries.
 //   Idle established connections have no timer: SO_KEEPALIVE on the host socket finds a
 //   dead peer, and the guest's own stack its own.
@@ -46,6 +55,8 @@
 #include "sbx/net/craft.hpp"
 #include "sbx/net/deframer.hpp"
 #include "sbx/util/error.hpp"
+
+#include <fmt/format.h>
 
 #include <arpa/inet.h>
 #include <linux/sockios.h>
@@ -133,7 +144,7 @@ bool seq_le(std::uint32_t a, std::uint32_t b) noexcept {
     return static_cast<std::int32_t>(a - b) <= 0;
 }
 
-enum class State : std::uint8_t { free, connecting, syn_sent, established };
+enum class State : std::uint8_t { free, connecting, syn_sent, syn_to_guest, established };
 
 struct Flow {
     int fd = -1;
@@ -146,6 +157,8 @@ struct Flow {
     bool guest_blocked = false;  // the socket's send buffer was full: EPOLLOUT armed
     bool waiting_room = false;   // on the resume list
     bool peek_offset = false;    // SO_PEEK_OFF works on this socket
+    bool inbound = false;        // a forward's connection: the host opened it
+    bool syn_sent_once = false;  // (inbound) our SYN reached the queue at least once
     std::uint8_t guest_wscale = k_no_wscale;  // the guest's shift, k_no_wscale: no scaling
     std::uint8_t retries = 0;
     std::uint8_t dup_acks = 0;
@@ -176,6 +189,14 @@ struct Key {
 struct TcpEngine::Impl {
     GuestNet net;
     GuestQueue& out;
+    HostFlows* host_flows = nullptr;
+    struct Listener {
+        int fd = -1;
+        std::uint16_t guest_port = 0;
+    };
+    std::vector<Listener> listeners;  // reserved to k_max_forwards
+    MacAddr guest_mac{}, our_mac{};   // for frames the engine originates (set_macs)
+    bool macs_known = false;
     std::vector<Flow> flows;
     std::vector<std::uint32_t> free_list;
     std::vector<std::int32_t> index;  // flow number or -1
@@ -193,7 +214,9 @@ struct TcpEngine::Impl {
     TcpEngineStats stats;
     std::mt19937 rng{std::random_device{}()};
 
-    Impl(const GuestNet& n, std::size_t capacity, GuestQueue& q, std::uint64_t hash_seed) : net(n), out(q) {
+    Impl(const GuestNet& n, std::size_t capacity, GuestQueue& q, HostFlows* hf, std::uint64_t hash_seed)
+        : net(n), out(q), host_flows(hf) {
+        listeners.reserve(k_max_forwards);
         capacity = std::max<std::size_t>(capacity, 1);
         flows.resize(capacity);
         free_list.reserve(capacity);
@@ -221,6 +244,9 @@ struct TcpEngine::Impl {
             if (f.fd >= 0) {
                 ::close(f.fd);
             }
+        }
+        for (auto& l : listeners) {
+            ::close(l.fd);
         }
         ::close(epfd);
     }
@@ -250,6 +276,10 @@ struct TcpEngine::Impl {
     }
 
     static Key key_of(const Flow& f) noexcept { return {f.guest_ip, f.remote_ip, f.guest_port, f.remote_port}; }
+    // The Filter's key: as the guest sends.
+    static FlowKey flow_key(const Flow& f) noexcept {
+        return FlowKey{f.guest_ip, f.remote_ip, f.guest_port, f.remote_port, k_ipproto_tcp};
+    }
 
     Flow* find(const Key& k) noexcept {
         for (std::size_t i = hash(k);; i = (i + 1) & index_mask) {
@@ -402,7 +432,7 @@ struct TcpEngine::Impl {
             store_u8(opt + 1, 4);
             store_be16(opt + 2, static_cast<std::uint16_t>(net.mtu - (f.v6 ? 60 : 40)));
             store_u8(opt + 4, 1);  // NOP
-            if (f.guest_wscale != k_no_wscale) {
+            if (f.guest_wscale != k_no_wscale || f.state == State::syn_to_guest) {
                 store_u8(opt + 5, 3);
                 store_u8(opt + 6, 3);
                 store_u8(opt + 7, k_our_wscale);
@@ -438,6 +468,9 @@ struct TcpEngine::Impl {
     static constexpr std::uint32_t k_read_events = EPOLLIN | EPOLLRDHUP | EPOLLET;
 
     void release(Flow& f, bool reset_host) noexcept {
+        if (f.inbound && host_flows != nullptr) {
+            host_flows->host_closed(flow_key(f));
+        }
         if (f.fd >= 0) {
             if (reset_host) {
                 linger l{1, 0};
@@ -459,10 +492,14 @@ struct TcpEngine::Impl {
 
     // A RST to the guest and the socket closed with a RST to the peer.
     void reset_both(Flow& f) noexcept {
-        if (f.state != State::connecting) {
-            send_control(f, k_tcp_rst | k_tcp_ack, f.snd_nxt);
-        } else {
+        if (f.state == State::connecting) {
             send_control(f, k_tcp_rst | k_tcp_ack, 0);
+        } else if (f.state == State::syn_to_guest) {
+            if (f.syn_sent_once) {
+                send_control(f, k_tcp_rst, f.snd_nxt);  // the guest's SYN-ACK, if any, acked iss + 1
+            }
+        } else {
+            send_control(f, k_tcp_rst | k_tcp_ack, f.snd_nxt);
         }
         release(f, true);
     }
@@ -579,6 +616,111 @@ struct TcpEngine::Impl {
             release(f, true);
         }
         return true;
+    }
+
+    // --- forwards: connections the host opens into the guest -------------------------------
+
+    void accept_all(Listener& l, Millis now) noexcept {
+        for (;;) {
+            sockaddr_in peer{};
+            socklen_t len = sizeof peer;
+            int fd = ::accept4(l.fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EINTR || errno == ECONNABORTED) {
+                    continue;
+                }
+                return;  // EAGAIN: all taken; EMFILE and the like: the client waits in the backlog
+            }
+            Key key{net.guest, net.host, l.guest_port, ntohs(peer.sin_port)};
+            if (free_list.empty() || peer.sin_family != AF_INET || find(key) != nullptr) {
+                // Table full, or the guest holds a connection on this very tuple: a RST to
+                // the client rather than a wait it cannot see the end of.
+                ++stats.forward_refused;
+                linger lg{1, 0};
+                ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+                ::close(fd);
+                continue;
+            }
+            int one = 1;
+            ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            bool peek_offset = false;
+            if (try_peek_offset) {
+                int zero = 0;
+                peek_offset = ::setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0;
+            }
+            std::uint32_t n = free_list.back();
+            free_list.pop_back();
+            Flow& f = flows[n];
+            std::uint32_t gen = f.generation;
+            f = Flow{};
+            f.generation = gen;
+            f.fd = fd;
+            f.state = State::syn_to_guest;
+            f.inbound = true;
+            f.peek_offset = peek_offset;
+            f.guest_ip = key.guest_ip;
+            f.remote_ip = key.remote_ip;
+            f.guest_port = key.guest_port;
+            f.remote_port = key.remote_port;
+            f.mss = net.mtu - 40;  // until the guest's SYN-ACK names its own
+            f.iss = static_cast<std::uint32_t>(rng());
+            f.snd_una = f.snd_nxt = f.snd_max = f.iss;
+            index_insert(key, n);
+            f.pos = static_cast<std::uint32_t>(active.size());
+            active.push_back(n);
+            ++open;
+            epoll_event ev{};
+            ev.events = k_read_events;
+            ev.data.u64 = (std::uint64_t{f.generation} << 32) | n;
+            if (::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+                ++stats.forward_refused;
+                release(f, true);
+                continue;
+            }
+            ++stats.forwarded;
+            if (host_flows != nullptr) {
+                host_flows->host_opened(flow_key(f));
+            }
+            send_syn_to_guest(f, now);
+        }
+    }
+
+    // Our SYN into the guest (again, on the timer). It waits while the guest's MAC is unknown
+    // or the queue is full; the retransmission timer tries again either way.
+    void send_syn_to_guest(Flow& f, Millis now) noexcept {
+        f.deadline = now + (k_rto_ms << f.retries);
+        if (!macs_known) {
+            return;
+        }
+        f.guest_mac = guest_mac;
+        f.our_mac = our_mac;
+        if (send_control(f, k_tcp_syn, f.iss)) {
+            f.syn_sent_once = true;
+            f.snd_nxt = f.snd_max = f.iss + 1;
+        }
+    }
+
+    // The guest's SYN-ACK to our SYN.
+    void syn_ack_from_guest(Flow& f, Bytes tcp, const Packet& p, Millis now) noexcept {
+        f.guest_wscale = k_no_wscale;
+        f.mss = k_default_guest_mss;
+        std::size_t thl = (load_u8(tcp.data() + 12) >> 4) * 4u;
+        if (thl >= k_tcp_hdr && thl <= tcp.size()) {
+            read_syn_options(tcp.subspan(k_tcp_hdr, thl - k_tcp_hdr), f);
+        }
+        f.mss = std::min<std::uint32_t>(f.mss, net.mtu - (f.v6 ? 60 : 40));
+        f.guest_wnd = load_be16(tcp.data() + 14);  // a SYN's window is never scaled
+        f.rcv_nxt = p.tcp_seq + 1;
+        f.state = State::established;
+        f.snd_una = f.snd_nxt = f.snd_max = f.iss + 1;
+        f.retries = 0;
+        f.deadline = 0;
+        send_ack(f);
+        send_data(f, now);  // what the client sent meanwhile (its EPOLLIN edge is spent)
+        if (f.state != State::free) {
+            maybe_finish(f);
+        }
     }
 
     // The host connect finished (EPOLLOUT or an error while connecting).
@@ -778,7 +920,8 @@ struct TcpEngine::Impl {
         std::uint8_t flags = p.tcp_flags;
         if ((flags & k_tcp_rst) != 0) {
             // Accepted at the next expected byte or within what we announced; else ignored.
-            if (f.state == State::connecting || p.tcp_seq == f.rcv_nxt ||
+            bool ours = f.state == State::syn_to_guest && (flags & k_tcp_ack) != 0 && p.tcp_ack == f.iss + 1;
+            if (f.state == State::connecting || ours || (f.state != State::syn_to_guest && p.tcp_seq == f.rcv_nxt) ||
                 (seq_le(f.rcv_nxt, p.tcp_seq) && seq_lt(p.tcp_seq, f.rcv_nxt + (1u << 20)))) {
                 ++stats.guest_resets;
                 release(f, true);
@@ -787,6 +930,15 @@ struct TcpEngine::Impl {
         }
         if (f.state == State::connecting) {
             return true;  // SYN retransmissions while the host connect runs
+        }
+        if (f.state == State::syn_to_guest) {
+            if ((flags & (k_tcp_syn | k_tcp_ack)) == (k_tcp_syn | k_tcp_ack) && f.syn_sent_once &&
+                p.tcp_ack == f.iss + 1) {
+                syn_ack_from_guest(f, tcp, p, now);
+            } else if ((flags & k_tcp_ack) != 0 && (flags & k_tcp_syn) == 0) {
+                send_control(f, k_tcp_rst, p.tcp_ack);  // RFC 9293 3.10.7.3: not for our SYN
+            }
+            return true;
         }
         if ((flags & k_tcp_syn) != 0) {
             if (f.state == State::syn_sent && p.tcp_seq + 1 == f.rcv_nxt && (flags & k_tcp_ack) == 0) {
@@ -888,6 +1040,15 @@ struct TcpEngine::Impl {
             reset_both(f);
             return;
         }
+        if (f.state == State::syn_to_guest) {
+            if ((events & EPOLLHUP) != 0) {
+                ++stats.host_resets;  // the client left before the guest answered
+                reset_both(f);
+            } else if ((events & EPOLLRDHUP) != 0) {
+                f.host_eof = true;  // a half-close: its FIN follows its data once established
+            }
+            return;
+        }
         if ((events & (EPOLLRDHUP | EPOLLHUP)) != 0) {
             f.host_eof = true;
         }
@@ -920,6 +1081,11 @@ struct TcpEngine::Impl {
             send_syn_ack(f, now);
             return;
         }
+        if (f.state == State::syn_to_guest) {
+            ++stats.retransmits;
+            send_syn_to_guest(f, now);
+            return;
+        }
         if (f.snd_una == f.snd_nxt && f.snd_una == f.snd_max) {
             f.deadline = 0;
             return;
@@ -928,12 +1094,63 @@ struct TcpEngine::Impl {
     }
 };
 
-TcpEngine::TcpEngine(const GuestNet& net, std::size_t flows, GuestQueue& out, std::uint64_t hash_seed)
-    : m_impl(std::make_unique<Impl>(net, flows, out, hash_seed)) {
+TcpEngine::TcpEngine(const GuestNet& net, std::size_t flows, GuestQueue& out, HostFlows* host_flows,
+                     std::uint64_t hash_seed)
+    : m_impl(std::make_unique<Impl>(net, flows, out, host_flows, hash_seed)) {
     m_impl->discard.reset(new std::byte[k_discard]);
 }
 
 TcpEngine::~TcpEngine() = default;
+
+std::uint16_t TcpEngine::add_forward(const HostForward& fw) {
+    Impl& m = *m_impl;
+    if (fw.proto != Proto::tcp) {
+        throw Error(fmt::format("the TCP engine cannot forward 127.0.0.1:{} ({})", fw.host_port, to_string(fw.proto)),
+                    {"UDP forwards belong to the datagram engine"});
+    }
+    if (m.listeners.size() >= k_max_forwards) {
+        throw Error(fmt::format("cannot forward 127.0.0.1:{}: at most {} TCP forwards", fw.host_port, k_max_forwards),
+                    {"remove some [[forward]] entries from the profile"});
+    }
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        throw_errno("netd: socket", errno);
+    }
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(fw.host_port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd, k_listen_backlog) != 0) {
+        int err = errno;
+        ::close(fd);
+        throw Error(fmt::format("cannot forward 127.0.0.1:{} ({}) to the guest's port {}: {}", fw.host_port,
+                                to_string(fw.proto), fw.guest_port,
+                                err == EADDRINUSE ? "the port is in use" : std::strerror(err)),
+                    {fmt::format("find what listens there with: ss -ltnup 'sport = :{}'", fw.host_port),
+                     "or choose another host port in the profile's [[forward]] / [ssh] section"});
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = m.flows.size() + m.listeners.size();  // past the flow numbers: a listener
+    if (::epoll_ctl(m.epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        int err = errno;
+        ::close(fd);
+        throw_errno("netd: epoll_ctl", err);
+    }
+    m.listeners.push_back(Impl::Listener{fd, fw.guest_port});
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    return ntohs(addr.sin_port);
+}
+
+void TcpEngine::set_macs(const MacAddr& guest, const MacAddr& ours) noexcept {
+    m_impl->guest_mac = guest;
+    m_impl->our_mac = ours;
+    m_impl->macs_known = true;
+}
 
 bool TcpEngine::guest_segment(Bytes frame, const Packet& p, Millis now) noexcept {
     Impl& m = *m_impl;
@@ -967,6 +1184,10 @@ void TcpEngine::process(Millis now) noexcept {
             auto idx = static_cast<std::uint32_t>(events[i].data.u64);
             auto gen = static_cast<std::uint32_t>(events[i].data.u64 >> 32);
             if (idx >= m.flows.size()) {
+                std::size_t l = idx - m.flows.size();
+                if (gen == 0 && l < m.listeners.size()) {
+                    m.accept_all(m.listeners[l], now);
+                }
                 continue;
             }
             Flow& f = m.flows[idx];

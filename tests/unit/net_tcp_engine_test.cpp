@@ -8,6 +8,7 @@
 
 #include "sbx/net/deframer.hpp"
 #include "sbx/net/tcp_engine.hpp"
+#include "sbx/util/error.hpp"
 
 #include <gtest/gtest.h>
 
@@ -177,7 +178,7 @@ Frame pattern(std::size_t n, std::uint32_t salt) {
 class TcpEngineTest : public ::testing::TestWithParam<bool> {
 protected:
     void SetUp() override {
-        engine = std::make_unique<TcpEngine>(net, 64, queue, 7);
+        engine = std::make_unique<TcpEngine>(net, 64, queue, nullptr, 7);
         engine->use_peek_offset(GetParam());
     }
 
@@ -409,7 +410,7 @@ TEST_P(TcpEngineTest, SynRetransmissionsAreNotDialledTwice) {
 }
 
 TEST_P(TcpEngineTest, AFullTableRefusesNewFlowsAndKeepsTheOpenOne) {
-    engine = std::make_unique<TcpEngine>(net, 1, queue, 7);
+    engine = std::make_unique<TcpEngine>(net, 1, queue, nullptr, 7);
     engine->use_peek_offset(GetParam());
     int host = connect_guest();
     ASSERT_GE(host, 0);
@@ -431,7 +432,7 @@ TEST_P(TcpEngineTest, SegmentsOfUnknownFlowsAreNotTheEngines) {
     send(k_ack);
     EXPECT_FALSE(owned);
     send(k_syn | k_ack);
-    EXPECT_FALSE(owned) << "the guest's answer to a libslirp forward";
+    EXPECT_FALSE(owned) << "an answer to a SYN the engine never sent";
     EXPECT_EQ(engine->open_flows(), 0u);
 }
 
@@ -459,6 +460,175 @@ TEST_P(TcpEngineTest, AGuestThatStopsReadingHoldsTheHostBack) {
     EXPECT_LT(sent, std::size_t{64} << 20) << "the host side should stall, not the engine buffer";
     ::close(host);
 }
+
+// What the engine tells the Filter about the connections it opens into the guest.
+class HostFlowLog final : public net::HostFlows {
+public:
+    void host_opened(const net::FlowKey& k) noexcept override { opened.push_back(k); }
+    void host_closed(const net::FlowKey& k) noexcept override { closed.push_back(k); }
+    std::vector<net::FlowKey> opened, closed;
+};
+
+// A host client on 127.0.0.1, connected (non-blocking connect done) to `port`.
+int connect_client(std::uint16_t port, std::uint16_t& client_port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);  // the backlog takes it
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    client_port = ntohs(a.sin_port);
+    return fd;
+}
+
+class TcpForwardTest : public TcpEngineTest {
+protected:
+    void SetUp() override {
+        engine = std::make_unique<TcpEngine>(net, 64, queue, &log, 7);
+        engine->use_peek_offset(GetParam());
+        forward_port = engine->add_forward(net::HostForward{0, 22, net::Proto::tcp});
+        ASSERT_NE(forward_port, 0);
+    }
+
+    void set_macs() {
+        net::MacAddr g{}, o{};
+        for (std::size_t i = 0; i < 6; ++i) {
+            g[i] = std::byte{k_guest_mac[i]};
+            o[i] = std::byte{k_slirp_mac[i]};
+        }
+        engine->set_macs(g, o);
+    }
+
+    // The engine's SYN into the guest's port 22, checked; the test's guest takes its sequence.
+    void expect_syn(std::uint16_t client_port, int ms = 3000) {
+        pump([&] { return !got.empty(); }, ms);
+        ASSERT_FALSE(got.empty()) << "no SYN toward the guest";
+        Seg s = got.front();
+        got.pop_front();
+        EXPECT_EQ(s.p.tcp_flags, k_syn);
+        EXPECT_EQ(s.p.src, net.host) << "from the host alias";
+        EXPECT_EQ(s.p.dst, net.guest);
+        EXPECT_EQ(s.p.sport, client_port);
+        EXPECT_EQ(s.p.dport, 22);
+        ASSERT_EQ(s.options.size(), 8u);
+        EXPECT_EQ(get16(s.options, 2), 65480) << "MSS from the MTU";
+        EXPECT_EQ(get8(s.options, 5), 3) << "window scaling offered";
+        EXPECT_EQ(get8(s.options, 7), TcpEngine::k_our_wscale);
+        sport = 22;
+        dport = client_port;
+        ack = s.p.tcp_seq + 1;
+    }
+
+    HostFlowLog log;
+    std::uint16_t forward_port = 0;
+};
+
+TEST_P(TcpForwardTest, CarriesAHostConnectionIntoTheGuestAndTellsTheFilter) {
+    set_macs();
+    std::uint16_t client_port = 0;
+    int client = connect_client(forward_port, client_port);
+    // The client speaks first, before the guest has answered: its bytes wait in the socket.
+    Frame hello = pattern(3000, 6);
+    ASSERT_EQ(::send(client, hello.data(), hello.size(), 0), 3000);
+    expect_syn(client_port);
+    ASSERT_EQ(log.opened.size(), 1u);
+    EXPECT_EQ(log.opened[0], (net::FlowKey{net.guest, net.host, 22, client_port, net::k_ipproto_tcp}));
+    EXPECT_EQ(engine->stats().forwarded, 1u);
+
+    send(k_syn | k_ack, {}, true);  // the guest's SYN-ACK
+    EXPECT_TRUE(owned);
+    Frame first = receive(hello.size());
+    EXPECT_EQ(first, hello) << "what the client sent before the guest answered";
+
+    Frame reply = pattern(100000, 7);
+    for (std::size_t off = 0; off < reply.size(); off += 20000) {
+        send(k_ack | k_psh, std::span(reply).subspan(off, 20000));
+    }
+    Frame read_back(reply.size());
+    std::size_t have = 0;
+    while (have < reply.size()) {
+        pump([] { return false; }, 20);
+        ssize_t n = ::recv(client, read_back.data() + have, reply.size() - have, MSG_DONTWAIT);
+        if (n > 0) {
+            have += static_cast<std::size_t>(n);
+        }
+    }
+    EXPECT_EQ(read_back, reply);
+
+    // The client closes: a FIN reaches the guest; the guest closes: the flow ends and the
+    // Filter hears of it.
+    ::shutdown(client, SHUT_WR);
+    got.clear();
+    receive(0, true);
+    send(k_fin | k_ack);
+    pump([&] { return engine->open_flows() == 0; });
+    EXPECT_EQ(engine->open_flows(), 0u);
+    ASSERT_EQ(log.closed.size(), 1u);
+    EXPECT_EQ(log.closed[0], log.opened[0]);
+    char c;
+    EXPECT_EQ(::recv(client, &c, 1, 0), 0);
+    ::close(client);
+}
+
+TEST_P(TcpForwardTest, TheSynWaitsUntilTheGuestsMacIsKnown) {
+    std::uint16_t client_port = 0;
+    int client = connect_client(forward_port, client_port);
+    pump([&] { return engine->stats().forwarded == 1; });
+    pump([] { return false; }, 200);
+    EXPECT_TRUE(got.empty()) << "a frame to an unknown MAC";
+    set_macs();
+    expect_syn(client_port, static_cast<int>(TcpEngine::k_rto_ms) * 3 + 1000);
+    ::close(client);
+}
+
+TEST_P(TcpForwardTest, AGuestPortThatRefusesResetsTheClient) {
+    set_macs();
+    std::uint16_t client_port = 0;
+    int client = connect_client(forward_port, client_port);
+    expect_syn(client_port);
+    seq = 0;
+    send(k_rst | k_ack);  // the guest's kernel: nothing listens on 22
+    EXPECT_TRUE(owned);
+    EXPECT_EQ(engine->open_flows(), 0u);
+    EXPECT_EQ(log.closed.size(), 1u);
+    pollfd p{client, POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 3000), 1);
+    char c;
+    EXPECT_LT(::recv(client, &c, 1, 0), 0);
+    EXPECT_EQ(errno, ECONNRESET);
+    ::close(client);
+}
+
+TEST_P(TcpForwardTest, AClientThatLeavesFirstIsAResetToTheGuest) {
+    set_macs();
+    std::uint16_t client_port = 0;
+    int client = connect_client(forward_port, client_port);
+    expect_syn(client_port);
+    linger l{1, 0};
+    ::setsockopt(client, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    ::close(client);
+    pump([&] { return !got.empty(); });
+    ASSERT_FALSE(got.empty());
+    EXPECT_EQ(got.front().p.tcp_flags, k_rst);
+    EXPECT_EQ(got.front().p.tcp_seq, ack) << "at the guest's next expected byte";
+    EXPECT_EQ(engine->open_flows(), 0u);
+    EXPECT_EQ(log.closed.size(), 1u);
+}
+
+TEST_P(TcpForwardTest, APortInUseIsAnErrorNamingIt) {
+    try {
+        engine->add_forward(net::HostForward{forward_port, 80, net::Proto::tcp});
+        FAIL() << "a second listener on the same port";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(std::to_string(forward_port)), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(PeekPaths, TcpForwardTest, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "PeekOffset" : "DiscardBuffer"; });
 
 INSTANTIATE_TEST_SUITE_P(PeekPaths, TcpEngineTest, ::testing::Values(true, false),
                          [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "PeekOffset" : "DiscardBuffer"; });

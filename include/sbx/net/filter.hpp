@@ -14,6 +14,7 @@
 //   libslirp frame for the guest -> on_host_frame(): true -> write to the guest; false -> drop.
 //   Periodically: drain_decisions() -> the net log; counters() -> status.
 
+#include "sbx/net/flow_table.hpp"
 #include "sbx/net/policy.hpp"
 
 #include <cstddef>
@@ -128,7 +129,13 @@ public:
     // [[forward]]) so the guest's replies pass. False: do not deliver.
     bool on_host_frame(std::span<const std::byte> frame, Millis now) noexcept;
 
-    // Frames the TCP flow engine wrote for the guest itself: counted, nothing else.
+    // A connection the host opened into the guest (a flow engine's forward: SSH, [[forward]]),
+    // keyed as the guest sends: its frames on that tuple pass, until host_closed(); a fresh
+    // SYN on it is still decided like any other.
+    void host_opened(const FlowKey& key, Millis now) noexcept;
+    void host_closed(const FlowKey& key) noexcept;
+
+    // Frames the flow engines wrote for the guest themselves: counted, nothing else.
     void count_host_frames(std::size_t frames, std::size_t bytes) noexcept;
 
     // The answer frame for a lookup: addresses outside what the rule allows (rebinding) are

@@ -5,9 +5,11 @@
 // costs a descriptor and one fixed-size table entry, nothing per byte. The theory of
 // operation, the states and the timers are described at the top of tcp_engine.cpp.
 //
-// Host -> guest connections (the SSH forward, [[forward]]) stay with libslirp for now: a
-// segment for a 5-tuple the engine does not hold, other than a guest SYN, is not the
-// engine's (guest_segment() returns false) and goes to libslirp.
+// Host -> guest connections (the SSH port, TCP [[forward]]s) are the engine's too: it
+// listens on 127.0.0.1 and opens each accepted connection into the guest itself (a SYN from
+// 10.0.2.2:<the host client's port>), on the same data path. A segment for a 5-tuple the
+// engine does not hold, other than a guest SYN, is not the engine's (guest_segment() returns
+// false).
 //
 // Not thread-safe; driven from netd's one poll loop: poll fd() for POLLIN, then process();
 // resume() once the output queue has room again; timers() when next_deadline() is due.
@@ -15,6 +17,7 @@
 #include "sbx/net/engine_io.hpp"
 #include "sbx/net/flow_table.hpp"
 #include "sbx/net/frame.hpp"
+#include "sbx/net/netd_config.hpp"
 #include "sbx/net/policy.hpp"
 
 #include <cstddef>
@@ -33,6 +36,8 @@ struct TcpEngineStats {
     std::uint64_t timeouts = 0;        // flows reset because the guest stopped acknowledging
     std::uint64_t retransmits = 0;     // rewinds (timer or three duplicate ACKs)
     std::uint64_t out_of_window = 0;   // guest segments ignored (not at the next expected byte)
+    std::uint64_t forwarded = 0;       // host connections accepted on a forward and opened into the guest
+    std::uint64_t forward_refused = 0;  // ... closed at once: table full, or the guest never answered
 };
 
 class TcpEngine {
@@ -44,12 +49,27 @@ public:
     static constexpr Millis k_scan_ms = 100;               // how often timers() walks the flows
     static constexpr std::uint8_t k_our_wscale = 8;        // windows up to 16 MiB toward the guest
     static constexpr std::size_t k_max_frames_per_read = 32;
+    static constexpr std::size_t k_max_forwards = 64;      // listening sockets (add_forward)
+    static constexpr int k_listen_backlog = 64;
 
-    // `flows`: the fixed capacity (Limits::flows). `hash_seed` 0 picks a random seed.
-    TcpEngine(const GuestNet& net, std::size_t flows, GuestQueue& out, std::uint64_t hash_seed = 0);
+    // `flows`: the fixed capacity (Limits::flows). `host_flows` (may be null) hears of every
+    // connection a forward opens into the guest. `hash_seed` 0 picks a random seed.
+    TcpEngine(const GuestNet& net, std::size_t flows, GuestQueue& out, HostFlows* host_flows = nullptr,
+              std::uint64_t hash_seed = 0);
     ~TcpEngine();
     TcpEngine(const TcpEngine&) = delete;
     TcpEngine& operator=(const TcpEngine&) = delete;
+
+    // Listens on 127.0.0.1:host_port; every connection accepted there is opened into the
+    // guest's guest_port. Returns the port bound (the kernel's choice for host_port 0).
+    // Throws sbx::Error naming the port when it cannot (typically: in use), or when
+    // k_max_forwards are set already. TCP forwards only.
+    std::uint16_t add_forward(const HostForward& forward);
+
+    // The guest's MAC and the one it addresses netd by: the destination and source of the
+    // frames the engine originates (a forward's SYN). Until the guest's is known, a
+    // forward's SYN waits (it is retried on the retransmission timer).
+    void set_macs(const MacAddr& guest, const MacAddr& ours) noexcept;
 
     // A TCP segment from the guest that the Filter passed. Returns false when the segment is
     // not the engine's (no flow for its 5-tuple and not a new connection).
