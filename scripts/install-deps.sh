@@ -8,8 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libssh-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  # the egress filter (netd): user-mode TCP/IP, host-side DNS, its own seccomp filter
-  libslirp-dev libglib2.0-dev libc-ares-dev libseccomp-dev
+  # the egress filter (netd): host-side DNS, its own seccomp filter
+  libc-ares-dev libseccomp-dev
   # fuzzing: clang with libFuzzer
   clang libfuzzer-14-dev libclang-rt-14-dev
   # run: QEMU, image building, disks

@@ -6,8 +6,15 @@
 #include <netinet/in.h>
 
 #include <cstring>
+#include <ctime>
 
 namespace sbx::net {
+
+std::uint64_t monotonic_ms() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000u + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000u;
+}
 
 SocketAddress host_socket_address(const GuestNet& net, const IpAddr& dst, std::uint16_t port) noexcept {
     SocketAddress out;

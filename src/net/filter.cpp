@@ -1,8 +1,9 @@
 // The egress filter engine.
 //
 // Theory of operation: every guest frame is parsed once (frame.hpp) into a flat Packet. ARP,
-// IPv6 neighbour discovery and MLD, DHCP and DHCPv6 to libslirp pass untouched (libslirp
-// answers them itself, nothing leaves the host). UDP to netd's resolver (GuestNet::dns/dns6
+// IPv6 neighbour discovery and MLD, DHCP and DHCPv6 pass untouched: nothing of them leaves
+// the host (netd answers ARP and neighbour solicitations itself, neighbour.hpp; the rest has
+// nobody to answer it, the guest being configured statically). UDP to netd's resolver (GuestNet::dns/dns6
 // port 53) is answered here: NXDOMAIN/NODATA/REFUSED/FORMERR at once, A/AAAA for an allowed
 // name by handing the lookup to the runtime (a pending slot, token = generation << 16 | slot),
 // whose answer complete_dns() filters for rebinding, pins and frames. Everything else is a
@@ -270,9 +271,8 @@ struct Filter::Impl {
 
     bool learning() const noexcept { return policy.learn && policy.mode == Mode::allowlist; }
 
-    // Where libslirp would send the flow to the host itself: its alias network (10.0.2.0/24
-    // and the IPv6 /64; every alias but the resolver means the host's loopback, the resolver
-    // the host's DNS server), loopback, and the unspecified/"this network" addresses that
+    // Where a flow would reach the host itself: the guest network (10.0.2.0/24 and the IPv6
+    // /64, whose host alias means the host's loopback to the engines), loopback, and the unspecified/"this network" addresses that
     // connect() treats as local. Embedded-IPv4 forms of those count too.
     bool host_side(const IpAddr& a) const noexcept {
         if (net.network.contains(a) || guest6_net.contains(a)) {
@@ -456,7 +456,7 @@ struct Filter::Impl {
     GuestFrameResult flow(Bytes frame, const Packet& p, Millis now) noexcept {
         auto proto = proto_of(p.protocol);
         if (!proto) {
-            return drop();  // libslirp carries TCP, UDP and ICMP echo only
+            return drop();  // the engines carry TCP, UDP and ICMP echo only
         }
         std::uint16_t port = *proto == Proto::icmp ? 0 : p.dport;
         FlowKey key{p.src, p.dst, p.sport, port, p.protocol};
@@ -766,7 +766,7 @@ struct Filter::Impl {
                     case 132:
                     case 143:
                     case 133:  // router solicitation/advertisement, neighbour solicitation/
-                    case 134:  // advertisement, redirect: libslirp answers these itself
+                    case 134:  // advertisement, redirect: netd answers solicitations (neighbour.hpp)
                     case 135:
                     case 136:
                     case 137:
@@ -783,10 +783,10 @@ struct Filter::Impl {
                 return flow(frame, p, now);
             case k_ipproto_udp:
                 if (!p.v6 && p.sport == 68 && p.dport == 67 && (p.dst == k_broadcast || p.dst == net.host)) {
-                    return {GuestFrameResult::Kind::pass, {}, {}};  // DHCP: libslirp's own server
+                    return {GuestFrameResult::Kind::pass, {}, {}};  // DHCP: goes nowhere (static guest)
                 }
                 if (p.v6 && p.dport == 547 && (p.dst == k_dhcpv6_servers || p.dst == net.host6)) {
-                    return {GuestFrameResult::Kind::pass, {}, {}};  // DHCPv6: libslirp's own server
+                    return {GuestFrameResult::Kind::pass, {}, {}};  // DHCPv6: goes nowhere
                 }
                 if (p.dport == 53 && (p.dst == net.dns || p.dst == net.dns6)) {
                     return dns_query(frame, p, now);
@@ -795,38 +795,6 @@ struct Filter::Impl {
             default:
                 return flow(frame, p, now);
         }
-    }
-
-    bool host_frame(Bytes frame, Millis now) noexcept {
-        Packet p = parse_packet(frame);
-        if (p.kind == Packet::Kind::ip && p.protocol == k_ipproto_udp && p.src != net.host && p.src != net.host6) {
-            // libslirp's UDP sockets are not connected: any internet host that learns the
-            // port could send through them. Only the peer the guest itself sent to answers.
-            FlowEntry* e = flows.find(FlowKey{p.dst, p.src, p.dport, p.sport, p.protocol}, now);
-            if (e == nullptr || e->verdict == static_cast<std::uint8_t>(Verdict::deny)) {
-                ++counters.inbound_dropped;
-                return false;
-            }
-        }
-        ++counters.frames_out;
-        counters.bytes_out += frame.size();
-        if (p.kind != Packet::Kind::ip) {
-            return true;
-        }
-        FlowKey back{p.dst, p.src, p.dport, p.sport, p.protocol};
-        if (p.protocol == k_ipproto_tcp && (p.tcp_flags & (k_tcp_syn | k_tcp_ack)) == k_tcp_syn) {
-            // libslirp opens connections into the guest only for host forwards (SSH, [[forward]]).
-            flows.insert(back, static_cast<std::uint8_t>(Verdict::allow), static_cast<std::uint8_t>(Reason::allowed),
-                         now).host_opened = true;
-            counters.flow_evictions = flows.evictions();
-        } else if (p.protocol == k_ipproto_udp && (p.src == net.host || p.src == net.host6) &&
-                   flows.find(back, now) == nullptr) {
-            // A UDP forward from the host's loopback: the guest may answer it.
-            flows.insert(back, static_cast<std::uint8_t>(Verdict::allow), static_cast<std::uint8_t>(Reason::allowed),
-                         now).host_opened = true;
-            counters.flow_evictions = flows.evictions();
-        }
-        return true;
     }
 };
 
@@ -843,10 +811,6 @@ void Filter::set_host_addresses(std::span<const IpAddr> addrs) noexcept {
 
 GuestFrameResult Filter::on_guest_frame(std::span<const std::byte> frame, Millis now) noexcept {
     return m_impl->guest_frame(frame, now);
-}
-
-bool Filter::on_host_frame(std::span<const std::byte> frame, Millis now) noexcept {
-    return m_impl->host_frame(frame, now);
 }
 
 void Filter::host_opened(const FlowKey& key, Millis now) noexcept {

@@ -199,10 +199,12 @@ void StatsFile::write(const Counters& c, const RuntimeCounters& r, std::int64_t 
         R"({{"updated_ms":{},"pid":{},"frames_in":{},"frames_out":{},"bytes_in":{},"bytes_out":{},)"
         R"("flows_allowed":{},"flows_denied":{},"dns_allowed":{},"dns_denied":{},"malformed":{},)"
         R"("fragments":{},"dropped":{},"flow_evictions":{},"pin_evictions":{},"out_dropped":{},)"
-        R"("stream_errors":{},"guest_errors":{},"dns_in_flight":{},"inbound_dropped":{}}})",
+        R"("stream_errors":{},"dns_in_flight":{},"tcp_open":{},"tcp_failed":{},)"
+        R"("tcp_resets":{},"tcp_retransmits":{},"datagram_open":{},"datagram_dropped":{}}})",
         wall_now_ms, ::getpid(), c.frames_in, c.frames_out, c.bytes_in, c.bytes_out, c.flows_allowed,
         c.flows_denied, c.dns_allowed, c.dns_denied, c.malformed, c.fragments, c.dropped, c.flow_evictions,
-        c.pin_evictions, r.out_dropped, r.stream_errors, r.guest_errors, r.dns_in_flight, c.inbound_dropped);
+        c.pin_evictions, r.out_dropped, r.stream_errors, r.dns_in_flight, r.tcp_open, r.tcp_failed,
+        r.tcp_resets, r.tcp_retransmits, r.datagram_open, r.datagram_dropped);
     std::size_t n = std::min(res.size, sizeof buf - 1);
     std::fill(buf + n, buf + sizeof buf - 1, ' ');
     buf[sizeof buf - 1] = '\n';
@@ -237,11 +239,15 @@ std::optional<NetStats> read_stats(const std::filesystem::path& path) {
     c.dropped = u("dropped");
     c.flow_evictions = u("flow_evictions");
     c.pin_evictions = u("pin_evictions");
-    c.inbound_dropped = u("inbound_dropped");
     s.runtime.out_dropped = u("out_dropped");
     s.runtime.stream_errors = u("stream_errors");
-    s.runtime.guest_errors = u("guest_errors");
     s.runtime.dns_in_flight = u("dns_in_flight");
+    s.runtime.tcp_open = u("tcp_open");
+    s.runtime.tcp_failed = u("tcp_failed");
+    s.runtime.tcp_resets = u("tcp_resets");
+    s.runtime.tcp_retransmits = u("tcp_retransmits");
+    s.runtime.datagram_open = u("datagram_open");
+    s.runtime.datagram_dropped = u("datagram_dropped");
     return s;
 }
 

@@ -1,27 +1,32 @@
 // netd's event loop. Theory of operation:
 //
 //   One thread, one poll() per turn over: a signalfd (SIGTERM/SIGINT/SIGHUP: clean exit), the
-//   listening socket until QEMU connects and then QEMU's socket, libslirp's sockets
-//   (slirp_pollfds_fill), c-ares's sockets and the TCP engine's epoll descriptor. The poll
-//   timeout is the nearest of libslirp's own timeout, its timers, the engine's next timer
-//   scan, c-ares's timeout and the 1 s housekeeping tick.
+//   listening socket until QEMU connects and then QEMU's socket, c-ares's sockets and the two
+//   flow engines' epoll descriptors (every host socket of every flow and forward is in one of
+//   them). The poll timeout is the nearest of the engines' next timer scans, c-ares's
+//   timeout and the 1 s housekeeping tick.
 //
 //   Guest -> host: bulk reads (up to k_reads_per_turn per turn) into the Deframer's buffer
-//   (k_in_buffer bytes); every complete frame goes to Filter::on_guest_frame and then, when
-//   it passes, to the TCP flow engine (a TCP connection the guest opened: tcp_engine.hpp) or
-//   else libslirp (UDP, ICMP, the guest's side of host forwards), back to the guest (reply: RST, ICMP unreachable, DNS answer), nowhere
-//   (drop), or to the resolver (dns_lookup; the answer frame comes back through
-//   Filter::complete_dns/fail_dns when c-ares finishes). A corrupt length prefix ends the
-//   connection and netd (exit 1): the stream cannot be resynchronised.
+//   (k_in_buffer bytes); every complete frame goes to Filter::on_guest_frame. A frame that
+//   passes goes to the TCP engine (tcp_engine.hpp: connections the guest opens and the
+//   guest's side of forwards), the datagram engine (datagram_engine.hpp: UDP, ICMP echo) or,
+//   for ARP and IPv6 neighbour solicitation, to neighbour.hpp, which answers for the
+//   addresses netd stands for; anything else that passes (router solicitations, MLD) has
+//   nobody to answer it. A frame the Filter refuses goes back as its reply (RST, ICMP
+//   unreachable, DNS answer), nowhere (drop), or to the resolver (dns_lookup; the answer
+//   frame comes back through Filter::complete_dns/fail_dns when c-ares finishes). A corrupt
+//   length prefix ends the connection and netd (exit 1): the stream cannot be
+//   resynchronised.
 //
-//   Host -> guest: libslirp's send_packet -> Filter::on_host_frame -> the output queue, one
-//   contiguous buffer of k_out_buffer bytes holding [length][frame] records; the TCP engine
-//   writes its records into the queue's free tail itself (GuestQueue), peeking socket bytes
-//   straight into place, and waits (resume()) when the tail is too short. It is flushed
-//   with non-blocking send() at the end of each turn (and early when it passes
-//   k_flush_early). When QEMU does not drain its socket and a frame does not fit, the frame
-//   is dropped and counted (TCP in the guest retransmits); netd never blocks on QEMU and
-//   never grows the queue.
+//   Host -> guest: the output queue, one contiguous buffer of k_out_buffer bytes holding
+//   [length][frame] records. The engines write their records into the queue's free tail
+//   themselves (GuestQueue), reading socket bytes straight into place, and wait (resume())
+//   when the tail is too short; netd's own frames (replies, DNS answers, neighbour answers)
+//   are copied in. It is flushed with non-blocking send() at the end of each turn (and
+//   early when it passes k_flush_early). When QEMU does not drain its socket, nothing more
+//   is read from the host sockets (the kernel's buffers hold it, and TCP peers are slowed by
+//   their windows); a netd frame that does not fit is dropped and counted. netd never
+//   blocks on QEMU and never grows the queue.
 //
 //   Every k_tick_ms: decisions drained from the filter are appended to the decision log and,
 //   when any counter changed, the stats file is rewritten in place.
@@ -31,12 +36,15 @@
 
 #include "sbx/net/netd.hpp"
 
+#include "sbx/net/craft.hpp"
+#include "sbx/net/datagram_engine.hpp"
 #include "sbx/net/deframer.hpp"
+#include "sbx/net/engine_io.hpp"
 #include "sbx/net/filter.hpp"
+#include "sbx/net/neighbour.hpp"
 #include "sbx/net/net_log.hpp"
 #include "sbx/net/resolver.hpp"
 #include "sbx/net/sandbox.hpp"
-#include "sbx/net/slirp_stack.hpp"
 #include "sbx/net/tcp_engine.hpp"
 #include "sbx/util/error.hpp"
 
@@ -70,10 +78,11 @@ namespace {
 constexpr std::size_t k_in_buffer = 1u << 20;      // deframer buffer: bulk reads up to ~1 MiB
 constexpr std::size_t k_out_buffer = 4u << 20;     // output queue toward QEMU
 constexpr std::size_t k_flush_early = 256u << 10;  // flush mid-turn once this much is queued
-constexpr int k_reads_per_turn = 16;               // then let libslirp and c-ares run
+constexpr int k_reads_per_turn = 16;               // then let the host sockets and c-ares run
 constexpr std::uint64_t k_tick_ms = 1000;
+constexpr std::uint8_t k_neighbour_solicitation = 135;  // ICMPv6 type: neighbour.hpp answers it
 constexpr int k_socket_buffer = 4 << 20;  // asked of the kernel for QEMU's socket
-constexpr std::size_t k_own_descriptors = 256;  // netd's own: QEMU, logs, resolver, libslirp's spares
+constexpr std::size_t k_own_descriptors = 256;  // netd's own: QEMU, logs, resolver, forwards, epoll
 
 std::int64_t wall_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -99,6 +108,16 @@ public:
 private:
     int m_fd = -1;
 };
+
+// Whether this host lets netd open unprivileged ICMP sockets (net.ipv4.ping_group_range).
+bool ping_sockets_work() {
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP);
+    if (fd < 0) {
+        return false;
+    }
+    ::close(fd);
+    return true;
+}
 
 sockaddr_un unix_address(const std::string& path) {
     sockaddr_un addr{};
@@ -141,16 +160,11 @@ std::vector<IpAddr> host_interface_addresses() {
     return out;
 }
 
-// The MAC libslirp answers ARP with for its virtual hosts (special_ethaddr with the host's
-// IPv4 address in its last four bytes): what the guest addresses netd by.
-constexpr MacAddr k_netd_mac{std::byte{0x52}, std::byte{0x55}, std::byte{0x0a}, std::byte{0x00}, std::byte{0x02}, std::byte{0x02}};
-
-class Netd final : public GuestSink, public ResolverSink, public GuestQueue, public HostFlows {
+class Netd final : public ResolverSink, public GuestQueue, public HostFlows {
 public:
     explicit Netd(NetdConfig config);
     int run();
 
-    void to_guest(std::span<const std::byte> frame) noexcept override;
     void resolved(std::uint32_t token, std::span<const IpAddr> addrs, std::uint32_t ttl_s) noexcept override;
     void failed(std::uint32_t token, bool nxdomain) noexcept override;
     MutBytes tail_space() noexcept override;
@@ -166,14 +180,14 @@ private:
     void enqueue(std::span<const std::byte> frame) noexcept;
     void flush() noexcept;
     void tick(bool force) noexcept;
-    int poll_timeout(std::uint32_t slirp_timeout) const;
+    int poll_timeout() const;
 
     std::filesystem::path m_socket;
     DecisionLog m_log;
     StatsFile m_stats;
     Filter m_filter;
-    std::unique_ptr<SlirpStack> m_slirp;
     std::unique_ptr<TcpEngine> m_tcp;
+    std::unique_ptr<DatagramEngine> m_dgram;
     std::unique_ptr<Resolver> m_resolver;
     Deframer m_in{k_in_buffer};
     std::unique_ptr<std::byte[]> m_out;
@@ -190,6 +204,8 @@ private:
     bool m_qemu_gone = false;
     bool m_stream_error = false;
     MacAddr m_guest_mac{};
+    GuestNet m_net;
+    std::array<std::byte, k_max_crafted_frame> m_scratch{};
 };
 
 // The policy moves into the Filter, which keeps only its compiled form: with 10 000 rules a
@@ -200,20 +216,27 @@ Netd::Netd(NetdConfig config)
       m_stats(config.stats.empty() ? StatsFile{} : StatsFile(config.stats)),
       m_filter(std::move(config.policy), config.guest, config.limits),
       m_out(new std::byte[k_out_buffer]),
-      m_decisions(config.limits.decisions) {
+      m_decisions(config.limits.decisions),
+      m_net(config.guest) {
     m_now = monotonic_ms();
     auto host_addrs = host_interface_addresses();
     m_filter.set_host_addresses(host_addrs);
     std::fprintf(stderr, "netd: %zu host interface addresses closed to the guest\n",
                  std::min(host_addrs.size(), Filter::k_max_host_addresses));
-    m_slirp = std::make_unique<SlirpStack>(config.guest, *this);
     m_tcp = std::make_unique<TcpEngine>(config.guest, config.limits.flows, *this, this);
+    m_dgram = std::make_unique<DatagramEngine>(config.guest, config.limits.flows, *this, this);
     for (const auto& f : config.forwards) {
         if (f.proto == Proto::tcp) {
             m_tcp->add_forward(f);
         } else {
-            m_slirp->add_forward(f);
+            m_dgram->add_forward(f);
         }
+    }
+    if (!ping_sockets_work()) {
+        std::fprintf(stderr,
+                     "netd: ICMP echo (ping) is off: this host's net.ipv4.ping_group_range does not include "
+                     "netd's group %u; allowed echo requests are dropped\n",
+                     static_cast<unsigned>(::getgid()));
     }
     m_resolver = std::make_unique<Resolver>(config.resolv_conf, *this);
     m_fds.reserve(4096);
@@ -324,17 +347,22 @@ void Netd::handle_guest_frame(std::span<const std::byte> frame) noexcept {
     auto r = m_filter.on_guest_frame(frame, m_now);
     switch (r.kind) {
         case GuestFrameResult::Kind::pass: {
-            // TCP is the flow engine's; the rest is libslirp's. The guest's MAC is learnt
-            // from what it sends: the engine addresses the frames it originates to it.
-            if (auto eth = EthernetView::of(frame); eth && eth->src() != m_guest_mac) {
-                m_guest_mac = eth->src();
+            // The guest's MAC is learnt from what it sends: the TCP engine addresses the
+            // frames it originates (a forward's SYN) to it.
+            if (MacAddr mac{}; guest_mac_of(frame, mac) && mac != m_guest_mac) {
+                m_guest_mac = mac;
                 m_tcp->set_macs(m_guest_mac, k_netd_mac);
             }
             Packet p = parse_packet(frame);
-            if (p.kind == Packet::Kind::ip && p.protocol == k_ipproto_tcp && m_tcp->guest_segment(frame, p, m_now)) {
-                break;
+            if (p.kind == Packet::Kind::ip && p.protocol == k_ipproto_tcp) {
+                m_tcp->guest_segment(frame, p, m_now);  // not the engine's: a stray segment, dropped
+            } else if (p.kind == Packet::Kind::ip &&
+                       (p.protocol == k_ipproto_udp || p.protocol == k_ipproto_icmp ||
+                        (p.protocol == k_ipproto_icmpv6 && p.icmp_type != k_neighbour_solicitation))) {
+                m_dgram->guest_datagram(frame, p, m_now);
+            } else if (std::size_t n = answer_neighbour(m_scratch, frame, m_net, m_net.guest6); n > 0) {
+                enqueue(Bytes(m_scratch.data(), n));
             }
-            m_slirp->input(frame);
             break;
         }
         case GuestFrameResult::Kind::drop:
@@ -350,12 +378,6 @@ void Netd::handle_guest_frame(std::span<const std::byte> frame) noexcept {
                 enqueue(f);
             }
             break;
-    }
-}
-
-void Netd::to_guest(std::span<const std::byte> frame) noexcept {
-    if (m_filter.on_host_frame(frame, m_now)) {
-        enqueue(frame);
     }
 }
 
@@ -448,7 +470,14 @@ void Netd::tick(bool force) noexcept {
             break;
         }
     }
-    m_runtime.guest_errors = m_slirp->guest_errors();
+    const TcpEngineStats& t = m_tcp->stats();
+    m_runtime.tcp_open = m_tcp->open_flows();
+    m_runtime.tcp_failed = t.connect_failed + t.table_full + t.forward_refused;
+    m_runtime.tcp_resets = t.guest_resets + t.host_resets + t.timeouts;
+    m_runtime.tcp_retransmits = t.retransmits;
+    const DatagramEngineStats& d = m_dgram->stats();
+    m_runtime.datagram_open = m_dgram->open_flows();
+    m_runtime.datagram_dropped = d.table_full + d.socket_failed + d.send_errors + d.ping_unavailable + d.oversize;
     m_runtime.dns_in_flight = m_resolver->in_flight();
     const Counters& c = m_filter.counters();
     bool changed = std::memcmp(&c, &m_last_counters, sizeof c) != 0 ||
@@ -461,18 +490,17 @@ void Netd::tick(bool force) noexcept {
     }
 }
 
-int Netd::poll_timeout(std::uint32_t slirp_timeout) const {
-    std::uint64_t timeout = std::min<std::uint64_t>(slirp_timeout, k_tick_ms);
+int Netd::poll_timeout() const {
+    std::uint64_t timeout = k_tick_ms;
     if (m_next_tick > m_now) {
         timeout = std::min<std::uint64_t>(timeout, m_next_tick - m_now);
     } else {
         timeout = 0;
     }
-    if (auto t = m_slirp->next_timer_ms()) {
-        timeout = std::min<std::uint64_t>(timeout, *t > m_now ? *t - m_now : 0);
-    }
-    if (auto t = m_tcp->next_deadline()) {
-        timeout = std::min<std::uint64_t>(timeout, *t > m_now ? *t - m_now : 0);
+    for (auto t : {m_tcp->next_deadline(), m_dgram->next_deadline()}) {
+        if (t) {
+            timeout = std::min<std::uint64_t>(timeout, *t > m_now ? *t - m_now : 0);
+        }
     }
     if (auto t = m_resolver->timeout_ms()) {
         timeout = std::min<std::uint64_t>(timeout, static_cast<std::uint64_t>(std::max(*t, 0)));
@@ -495,15 +523,13 @@ int Netd::run() {
         } else {
             m_fds.push_back(pollfd{m_listen.get(), POLLIN, 0});
         }
-        std::uint32_t slirp_timeout = UINT32_MAX;
-        m_slirp->fill(m_fds, slirp_timeout);
-        std::size_t ares_first = 0, ares_count = 0;
-        m_resolver->fill(m_fds, ares_first, ares_count);
         const std::size_t tcp_slot = m_fds.size();
         m_fds.push_back(pollfd{m_tcp->fd(), POLLIN, 0});
+        m_fds.push_back(pollfd{m_dgram->fd(), POLLIN, 0});
+        std::size_t ares_first = 0, ares_count = 0;
+        m_resolver->fill(m_fds, ares_first, ares_count);
 
-        int rc = ::poll(m_fds.data(), m_fds.size(), poll_timeout(slirp_timeout));
-        bool poll_failed = rc < 0 && errno != EINTR;
+        int rc = ::poll(m_fds.data(), m_fds.size(), poll_timeout());
         if (rc < 0) {
             for (auto& p : m_fds) {
                 p.revents = 0;
@@ -531,16 +557,19 @@ int Netd::run() {
                 }
             }
         }
-        m_slirp->poll(m_fds, poll_failed);
         m_resolver->process(m_fds, ares_first, ares_count);
         m_now = monotonic_ms();
         if (m_fds[tcp_slot].revents & POLLIN) {
             m_tcp->process(m_now);
         }
-        m_slirp->run_timers(m_now);
+        if (m_fds[tcp_slot + 1].revents & POLLIN) {
+            m_dgram->process(m_now);
+        }
         m_tcp->timers(m_now);
+        m_dgram->timers(m_now);
         flush();
         m_tcp->resume(m_now);
+        m_dgram->resume(m_now);
         tick(false);
         if (m_stream_error) {
             tick(true);
@@ -571,11 +600,11 @@ std::string policy_summary(const NetdConfig& c) {
                        fw.empty() ? "none" : fw);
 }
 
-// libslirp opens a host socket for every guest connection and nothing else bounds how many a
-// guest holds: the descriptor limit is the bound. netd sets it to the flow table's size plus
-// room for its own descriptors, within the hard limit: enough for every flow the filter can
-// track (the usual soft limit of 1024 let a guest open only ~1000 connections), and no more
-// (at ~63 KiB of libslirp buffers per connection, 16 384 connections are about 1 GiB).
+// Every flow is a host socket. The engines' tables bound how many a guest holds, each to the
+// flow table's size; the descriptor limit is set to that plus room for netd's own
+// descriptors, within the hard limit (the usual soft limit of 1024 would let a guest open
+// only ~1000 connections). A table that fills first refuses new flows with a RST; a
+// descriptor limit reached first refuses them the same way (socket() fails).
 void set_descriptor_limit(std::size_t flows) {
     rlimit lim{};
     if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
@@ -601,14 +630,6 @@ void set_descriptor_limit(std::size_t flows) {
 }  // namespace
 
 int run_netd(NetdConfig config) {
-    // libslirp gives every TCP connection two socket buffers of ~128 KiB, and keeps a closed
-    // connection for about 10 s. With glibc's sliding mmap threshold those buffers soon come
-    // from the heap, which fragments and never shrinks: a burst of connections left netd at
-    // 1 GiB. A fixed threshold sends most of them to their own mappings (glibc may still
-    // serve one from free heap space), where untouched pages cost nothing and a freed buffer
-    // goes back to the kernel at once: the same burst peaked near 80 MiB and settled at 14.
-    ::mallopt(M_MMAP_THRESHOLD, 64 * 1024);
-    ::mallopt(M_TRIM_THRESHOLD, 1 << 20);
     set_descriptor_limit(config.limits.flows);
     const std::string summary = policy_summary(config);
     Netd netd(std::move(config));

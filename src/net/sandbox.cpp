@@ -1,7 +1,7 @@
 // netd's seccomp allowlist. See include/sbx/net/sandbox.hpp for what is refused and how.
 // The list is what netd's steady state needs: the poll loop (poll, read/write on the QEMU
-// socket, signalfd), libslirp (its TCP/UDP/ICMP sockets: socket, connect, bind, accept for
-// forwards, send/recv, sockopts, fcntl), c-ares (UDP/TCP sockets to the nameservers), malloc
+// socket, signalfd), the flow engines (TCP, UDP and ping sockets: socket, connect, accept for
+// forwards, send/recv, sockopts, epoll, ioctl SIOCOUTQ/FIONREAD), c-ares (UDP/TCP sockets to the nameservers), malloc
 // (brk, mmap without PROT_EXEC, madvise) and the stats/log writes (pwrite, ftruncate on files
 // opened at setup).
 

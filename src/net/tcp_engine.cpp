@@ -71,6 +71,7 @@
 #include <array>
 #include <bit>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -197,6 +198,7 @@ struct TcpEngine::Impl {
     std::vector<Listener> listeners;  // reserved to k_max_forwards
     MacAddr guest_mac{}, our_mac{};   // for frames the engine originates (set_macs)
     bool macs_known = false;
+    std::uint32_t logged_failures = 0;
     std::vector<Flow> flows;
     std::vector<std::uint32_t> free_list;
     std::vector<std::int32_t> index;  // flow number or -1
@@ -574,6 +576,7 @@ struct TcpEngine::Impl {
         }
         int rc = ::connect(fd, addr.get(), addr.len);
         if (rc != 0 && errno != EINPROGRESS) {
+            log_connect_failure(p.dst, p.dport, errno);
             ::close(fd);
             ++stats.connect_failed;
             return refuse(frame, p);
@@ -616,6 +619,21 @@ struct TcpEngine::Impl {
             release(f, true);
         }
         return true;
+    }
+
+    // Why a connection the policy allowed did not open, on netd's stderr (the instance's
+    // supervisor.log): the first k_logged_failures, then only counted.
+    void log_connect_failure(const IpAddr& dst, std::uint16_t port, int err) noexcept {
+        if (logged_failures >= k_logged_failures) {
+            return;
+        }
+        ++logged_failures;
+        try {
+            std::fprintf(stderr, "netd: connection to %s port %u failed: %s%s\n", dst.to_string().c_str(),
+                         static_cast<unsigned>(port), std::strerror(err),
+                         logged_failures == k_logged_failures ? " (further failures are only counted)" : "");
+        } catch (...) {
+        }
     }
 
     // --- forwards: connections the host opens into the guest -------------------------------
@@ -732,6 +750,7 @@ struct TcpEngine::Impl {
         }
         if (err != 0) {
             ++stats.connect_failed;
+            log_connect_failure(f.remote_ip, f.remote_port, err);
             send_control(f, k_tcp_rst | k_tcp_ack, 0);
             release(f, false);
             return;
@@ -1066,6 +1085,7 @@ struct TcpEngine::Impl {
     void expire(Flow& f, Millis now) noexcept {
         if (f.state == State::connecting) {
             ++stats.connect_failed;
+            log_connect_failure(f.remote_ip, f.remote_port, ETIMEDOUT);
             send_control(f, k_tcp_rst | k_tcp_ack, 0);
             release(f, false);
             return;

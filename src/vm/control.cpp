@@ -600,7 +600,10 @@ json to_json(const InstanceInfo& info) {
                        {"flows_allowed", c.flows_allowed}, {"flows_denied", c.flows_denied},
                        {"dns_allowed", c.dns_allowed},     {"dns_denied", c.dns_denied},
                        {"malformed", c.malformed},         {"bytes_in", c.bytes_in},
-                       {"bytes_out", c.bytes_out},         {"updated_ms", st->updated_ms}};
+                       {"bytes_out", c.bytes_out},         {"updated_ms", st->updated_ms},
+                       {"tcp_open", st->runtime.tcp_open}, {"tcp_failed", st->runtime.tcp_failed},
+                       {"udp_icmp_open", st->runtime.datagram_open},
+                       {"datagram_dropped", st->runtime.datagram_dropped}};
     }
     j["name"] = info.name;
     j["status"] = info.status;

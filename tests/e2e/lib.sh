@@ -48,4 +48,9 @@ dump_instance() {
   done
   "$SBX_BIN" net log "$1" 2>&1 | tail -n 40 >&2 || true
   "$SBX_BIN" status "$1" --json >&2 2>&1 || true
+  # The guest's side, when SSH still works: its neighbours (a gateway it cannot resolve fails
+  # a connect in ~3 s), routes, sockets and the counters that tell a RST from a lost SYN.
+  echo "--- the guest's view" >&2
+  timeout 30 "$SBX_BIN" ssh "$1" -- sh -c 'ip neigh; ip route; ss -tan; nstat -az 2>/dev/null |
+    grep -E "TcpActiveOpens|TcpAttemptFails|TcpOutRsts|TcpExtTCPSynRetrans|TcpExtTCPTimeouts|IpOutNoRoutes|IcmpInDestUnreachs"' >&2 2>&1 || true
 }

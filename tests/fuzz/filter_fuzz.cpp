@@ -1,7 +1,10 @@
-// libFuzzer: the whole Filter on a sequence of guest and host frames taken from the input
-// ([u8 flags][u16 length][frame]...), with DNS lookups completed from the input's bytes.
+// libFuzzer: the whole Filter on a sequence of guest frames taken from the input
+// ([u8 flags][u16 length][frame]...), with DNS lookups completed from the input's bytes; a
+// frame with flag 0x80 stands for an engine's forward opening (or, with bit 0, ending) on
+// its tuple instead.
 
 #include "sbx/net/filter.hpp"
+#include "sbx/net/frame.hpp"
 
 #include <array>
 #include <cstddef>
@@ -67,7 +70,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         off += len;
         now += flags & 0x3f;
         if ((flags & 0x80) != 0) {
-            (void)f.on_host_frame(frame, now);
+            // An engine's forward opening or ending on the frame's tuple.
+            Packet p = parse_packet(frame);
+            if (p.kind == Packet::Kind::ip) {
+                FlowKey key{p.src, p.dst, p.sport, p.dport, p.protocol};
+                if ((flags & 1) != 0) {
+                    f.host_closed(key);
+                } else {
+                    f.host_opened(key, now);
+                }
+            }
             continue;
         }
         auto r = f.on_guest_frame(frame, now);

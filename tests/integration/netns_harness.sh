@@ -91,6 +91,9 @@ up() {
     ns_exec "$host" ip addr add 2001:db8:1::2/64 dev wan nodad
     ns_exec "$host" ip link set wan mtu 65520 up
     ns_exec "$host" ip route add default via 192.0.2.1
+    # Unprivileged ICMP sockets, as systemd's sysctl defaults give a Debian host (a new
+    # namespace starts with the kernel's "1 0": none); netd's ping needs them.
+    ns_exec "$host" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
     ns_exec "$host" ip -6 route add default via 2001:db8:1::1
     for a in 198.51.100.7/32 198.51.100.53/32 198.51.100.80/32 198.51.100.81/32 198.51.100.91/32 \
         198.51.100.92/32 198.51.100.93/32 10.99.0.80/32; do

@@ -491,13 +491,14 @@ TEST(NetFilter, CachedVerdictsAreDecidedAgainForNewConnections) {
     EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_raw, 41000, 5000), 7000).kind, Kind::pass);
 }
 
-// A UDP forward's replies (host-opened) keep passing, however long the flow lives.
+// A forward's flows (host-opened) keep passing, however long they live, until the engine
+// says they ended.
 TEST(NetFilter, HostOpenedFlowsAreNotDecidedAgain) {
     Filter f(allowlist(), GuestNet{}, limits());
-    EXPECT_TRUE(f.on_host_frame(udp_frame(k_host, k_guest, 50000, 53), 0));
+    f.host_opened(FlowKey{k_guest, k_host, 53, 50000, 17}, 0);
     EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_host, 53, 50000), 10).kind, Kind::pass);
     EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_host, 53, 50000), 60'000).kind, Kind::pass);
-    EXPECT_TRUE(f.on_host_frame(tcp_frame(k_host, k_guest, 50001, 22), 0));
+    f.host_opened(FlowKey{k_guest, k_host, 22, 50001, 6}, 0);
     EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 50001, k_syn | k_ack), 10).kind, Kind::pass);
     EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 50001, k_ack, 1001, 1, 10), 90'000).kind, Kind::pass);
 }
@@ -599,30 +600,32 @@ TEST(NetFilter, NeighbourDiscoveryArpDhcpPass) {
     EXPECT_EQ(f.counters().flows_allowed + f.counters().flows_denied, 0u);
 }
 
-TEST(NetFilter, InboundForwardRecordedFromHostFrames) {
+TEST(NetFilter, AForwardsTuplePassesOnlyWhileItIsOpen) {
     Filter f(allowlist(), GuestNet{}, limits());
-    // libslirp delivers a forwarded connection (sbx ssh) to the guest's port 22.
-    Frame syn = tcp_frame(k_host, k_guest, 45000, 22, k_syn, 500);
-    EXPECT_TRUE(f.on_host_frame(syn, 0));
+    // The TCP engine opens a forwarded connection (sbx ssh) to the guest's port 22.
+    const FlowKey ssh{k_guest, k_host, 22, 45000, 6};
+    f.host_opened(ssh, 0);
     EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 45000, k_syn | k_ack, 9000, 501), 1).kind, Kind::pass);
     EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 45000, k_ack | k_psh, 9001, 501, 50), 2).kind,
               Kind::pass);
     // Without the forward, the same reply is the host's loopback: denied.
     EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 45001, k_syn | k_ack, 9000, 501), 3).kind, Kind::reply);
-    // UDP forwards from the host's alias.
-    EXPECT_TRUE(f.on_host_frame(udp_frame(k_host, k_guest, 46000, 5353), 4));
-    EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_host, 5353, 46000), 5).kind, Kind::pass);
-    // A UDP datagram from elsewhere is not delivered, and opens nothing.
-    EXPECT_FALSE(f.on_host_frame(udp_frame(k_raw, k_guest, 46000, 5353), 6));
-    EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_raw, 5353, 46000), 7).kind, Kind::reply);
-    EXPECT_EQ(f.counters().frames_out, 2u + 2u);  // two delivered host frames, two crafted replies
-    EXPECT_EQ(f.counters().inbound_dropped, 1u);
+    // Once the connection is over, its tuple is the host's loopback again (issue 17 item 2).
+    f.host_closed(ssh);
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 45000, k_ack | k_psh, 9051, 501, 50), 4).kind,
+              Kind::reply);
+    // UDP forwards from the host's alias, the same way.
+    const FlowKey dns{k_guest, k_host, 5353, 46000, 17};
+    f.host_opened(dns, 5);
+    EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_host, 5353, 46000), 6).kind, Kind::pass);
+    f.host_closed(dns);
+    EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_host, 5353, 46000), 7).kind, Kind::reply);
 }
 
 // Issue 17 item 2: the tuple of a host-opened connection (sbx ssh) is no way into the host.
 TEST(NetFilter, AFreshSynOnAHostOpenedTupleIsDecidedAgain) {
     Filter f(allowlist(), GuestNet{}, limits());
-    EXPECT_TRUE(f.on_host_frame(tcp_frame(k_host, k_guest, 45000, 22, k_syn, 500), 0));
+    f.host_opened(FlowKey{k_guest, k_host, 22, 45000, 6}, 0);
     EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 45000, k_syn | k_ack, 9000, 501), 1).kind, Kind::pass);
     // Guest root sends its own SYN from port 22 to the forward's host port: the host's
     // loopback, refused with a RST and logged.
@@ -788,26 +791,3 @@ TEST(NetFilter, NarrowCidrRuleOpensMetadata) {
     EXPECT_EQ(d[3].reason, Reason::metadata);
 }
 
-// Once the guest has a UDP flow, only that flow's own peer can answer through it: libslirp's
-// sockets are unconnected, so anyone who learns the port could otherwise reach the guest.
-TEST(NetFilter, InboundDatagramsOnlyFromTheFlowsPeer) {
-    Filter f(allowlist(), GuestNet{}, limits());
-    resolve(f, "udp.example", {ip("203.0.113.9")}, 0);
-    ASSERT_EQ(f.on_guest_frame(udp_frame(k_guest, ip("203.0.113.9"), 40000, 5000), 1).kind, Kind::pass);
-    EXPECT_TRUE(f.on_host_frame(udp_frame(ip("203.0.113.9"), k_guest, 5000, 40000), 2));
-    // Another host, another port of the same host, another guest port: dropped.
-    EXPECT_FALSE(f.on_host_frame(udp_frame(ip("198.51.100.66"), k_guest, 5000, 40000), 3));
-    EXPECT_FALSE(f.on_host_frame(udp_frame(ip("203.0.113.9"), k_guest, 5001, 40000), 3));
-    EXPECT_FALSE(f.on_host_frame(udp_frame(ip("203.0.113.9"), k_guest, 5000, 40001), 3));
-    // A denied flow's peer does not get through either.
-    EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_raw, 40002, 5000), 4).kind, Kind::reply);
-    EXPECT_FALSE(f.on_host_frame(udp_frame(k_raw, k_guest, 5000, 40002), 5));
-    // The same over IPv6.
-    resolve(f, "udp.example", {ip("2001:db8::9")}, 6, k_dns_type_aaaa, true);
-    ASSERT_EQ(f.on_guest_frame(udp_frame(k_guest6, ip("2001:db8::9"), 40003, 5000), 7).kind, Kind::pass);
-    EXPECT_TRUE(f.on_host_frame(udp_frame(ip("2001:db8::9"), k_guest6, 5000, 40003), 8));
-    EXPECT_FALSE(f.on_host_frame(udp_frame(ip("2001:db8::10"), k_guest6, 5000, 40003), 8));
-    EXPECT_EQ(f.counters().inbound_dropped, 5u);
-    // TCP is not affected (libslirp's TCP sockets are connected), nor the host's own alias.
-    EXPECT_TRUE(f.on_host_frame(udp_frame(k_host, k_guest, 46000, 5353), 9));
-}

@@ -180,6 +180,9 @@ TEST(NetLog, StatsFileRoundTrips) {
     c.malformed = 2;
     RuntimeCounters r;
     r.out_dropped = 5;
+    r.tcp_open = 9;
+    r.tcp_failed = 4;
+    r.datagram_dropped = 6;
     f.write(c, r, 1000);
     c.flows_allowed = 8;  // a rewrite in place replaces the whole object
     f.write(c, r, 2000);
@@ -189,6 +192,9 @@ TEST(NetLog, StatsFileRoundTrips) {
     EXPECT_EQ(s->counters.flows_denied, 3u);
     EXPECT_EQ(s->counters.malformed, 2u);
     EXPECT_EQ(s->runtime.out_dropped, 5u);
+    EXPECT_EQ(s->runtime.tcp_open, 9u);
+    EXPECT_EQ(s->runtime.tcp_failed, 4u);
+    EXPECT_EQ(s->runtime.datagram_dropped, 6u);
     EXPECT_EQ(s->updated_ms, 2000);
     EXPECT_EQ(std::filesystem::file_size(path), k_stats_size);
     EXPECT_FALSE(read_stats(dir.path() / "missing.json"));

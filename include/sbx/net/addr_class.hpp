@@ -1,6 +1,6 @@
 #pragma once
 // Address classes the egress filter cares about. Two questions use them: is a destination
-// the host itself (libslirp translates it to the host's loopback), and would a DNS answer be
+// the host itself (the engines take the host alias for the host's loopback), and would a DNS answer be
 // rebinding (pointing a public name at loopback, private, link-local, CGNAT, multicast,
 // unspecified, broadcast or cloud-metadata space). IPv6 forms that carry an IPv4 address
 // (v4-mapped, v4-compatible, SIIT-translated, NAT64, 6to4, Teredo) are classified by the

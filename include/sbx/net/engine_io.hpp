@@ -41,6 +41,9 @@ protected:
     ~HostFlows() = default;
 };
 
+// Milliseconds of CLOCK_MONOTONIC: the clock of the Filter, the engines and netd's timers.
+std::uint64_t monotonic_ms() noexcept;
+
 // The host socket address a guest destination means: the host alias (10.0.2.2, fec0::2) is
 // the host's loopback (the Filter lets through only the ports `host_ports` names); any other
 // address is itself.

@@ -1,17 +1,19 @@
 #pragma once
 // The egress filter engine: every guest->host Ethernet frame goes through Filter before it may
-// reach libslirp. Pure: no I/O, no clock of its own (callers pass `now`), no allocation per
-// frame, never throws after construction. The netd runtime (sockets, libslirp, c-ares) wraps it.
+// reach a flow engine. Pure: no I/O, no clock of its own (callers pass `now`), no allocation
+// per frame, never throws after construction. The netd runtime (the engines' sockets, c-ares)
+// wraps it.
 //
 // Contract with the runtime:
 //   guest frame -> on_guest_frame():
-//       pass       -> slirp_input(frame)
+//       pass       -> the TCP or datagram engine, or the neighbour answerer (netd.cpp)
 //       drop       -> nothing (counted)
 //       reply      -> write `reply` back to the guest (TCP RST, ICMP unreachable, DNS answer)
 //       dns_lookup -> resolve `lookup.name` on the host (A for qtype 1, AAAA for 28), then call
 //                     complete_dns(token, addresses, ttl) or fail_dns(token) and write the
 //                     returned frame to the guest.
-//   libslirp frame for the guest -> on_host_frame(): true -> write to the guest; false -> drop.
+//   an engine opens a flow into the guest (a forward) -> host_opened(); it ends -> host_closed().
+//   frames the engines wrote for the guest -> count_host_frames().
 //   Periodically: drain_decisions() -> the net log; counters() -> status.
 
 #include "sbx/net/flow_table.hpp"
@@ -84,7 +86,6 @@ struct Counters {
     std::uint64_t replies = 0;             // RSTs and ICMP errors written for denied flows
     std::uint64_t replies_limited = 0;     // ... and the ones the reply rate cap suppressed
     std::uint64_t decisions_dropped = 0;   // decision records lost because nobody drained them
-    std::uint64_t inbound_dropped = 0;     // datagrams for the guest from a peer it never sent to
 };
 
 // The size of the fixed tables (for status and benchmarks).
@@ -124,10 +125,6 @@ public:
 
     // One guest->host Ethernet frame (without the 4-byte stream length).
     GuestFrameResult on_guest_frame(std::span<const std::byte> frame, Millis now) noexcept;
-
-    // One libslirp->guest frame. Records connections the host opens into the guest (SSH,
-    // [[forward]]) so the guest's replies pass. False: do not deliver.
-    bool on_host_frame(std::span<const std::byte> frame, Millis now) noexcept;
 
     // A connection the host opened into the guest (a flow engine's forward: SSH, [[forward]]),
     // keyed as the guest sends: its frames on that tuple pass, until host_closed(); a fresh

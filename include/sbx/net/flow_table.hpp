@@ -60,7 +60,7 @@ struct FlowEntry {
     std::uint32_t hash;
     std::uint8_t verdict;  // the Filter's Verdict, stored raw
     std::uint8_t reason;   // the Filter's Reason, stored raw
-    bool host_opened;      // a host forward's connection (libslirp opened it): never re-decided
+    bool host_opened;      // a forward's flow (an engine opened it): passes until host_closed()
     bool used;
 };
 static_assert(sizeof(FlowEntry) == 64, "one flow, one cache line");

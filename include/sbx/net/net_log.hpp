@@ -59,8 +59,16 @@ private:
 struct RuntimeCounters {
     std::uint64_t out_dropped = 0;    // frames for the guest dropped: QEMU did not drain its socket
     std::uint64_t stream_errors = 0;  // length prefixes beyond any frame (skipped)
-    std::uint64_t guest_errors = 0;   // libslirp's guest-error reports
     std::uint64_t dns_in_flight = 0;
+    // The flow engines (tcp_engine.hpp, datagram_engine.hpp):
+    std::uint64_t tcp_open = 0;          // TCP connections open now
+    std::uint64_t tcp_failed = 0;        // allowed connections that did not open: refused, unreachable,
+                                         // timed out, table full (the guest or the client got a RST)
+    std::uint64_t tcp_resets = 0;        // open connections reset: by the guest, the host, or a timeout
+    std::uint64_t tcp_retransmits = 0;   // rewinds toward the guest
+    std::uint64_t datagram_open = 0;     // UDP and ICMP echo flows open now
+    std::uint64_t datagram_dropped = 0;  // allowed datagrams not carried: table full, no socket,
+                                         // too big, send errors
 };
 
 // The stats file as netd writes it.

@@ -2,12 +2,13 @@
 // netd: the process every VM's network goes through (`sbx _netd --config FILE`).
 //
 //   QEMU -netdev stream,server=off,addr.type=unix,addr.path=<socket>
-//     -> netd: deframe -> Filter -> libslirp (allowed) / reply (RST, ICMP, DNS) / c-ares lookup
-//     <- netd: libslirp's frames -> Filter::on_host_frame -> framed, bounded queue -> QEMU
+//     -> netd: deframe -> Filter -> a flow engine (allowed: one host socket per flow) /
+//              reply (RST, ICMP, DNS, ARP) / c-ares lookup
+//     <- netd: the engines' frames, read from the host sockets -> framed, bounded queue -> QEMU
 //
 // Lifecycle, as the supervisor sees it:
 //   1. The supervisor writes the config (write_netd_config) and spawns netd_argv(...).
-//   2. netd opens its files, builds the filter, libslirp (binding every host forward on
+//   2. netd opens its files, builds the filter, the flow engines (binding every host forward on
 //      127.0.0.1: a port in use is a startup error naming it), the resolver, and listens on a
 //      temporary name beside the socket path. Then it renames that listening socket to the
 //      configured path, forbids itself what the loop does not need (sandbox.hpp) and prints

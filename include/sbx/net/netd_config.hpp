@@ -34,7 +34,7 @@
 
 namespace sbx::net {
 
-// A host->guest forward: libslirp listens on 127.0.0.1:host_port and connects the guest's
+// A host->guest forward: netd listens on 127.0.0.1:host_port and connects the guest's
 // guest_port. SSH is one of these.
 struct HostForward {
     std::uint16_t host_port = 0;

@@ -68,14 +68,16 @@ struct Policy {
     std::vector<std::uint16_t> host_ports;   // TCP ports on the host's loopback the guest may reach
 };
 
-// The guest-side network, as libslirp sets it up and the guest image configures it.
+// The guest-side network, as netd serves it and the guest image configures it (the
+// addresses are QEMU user networking's, which libslirp made the usual ones).
 struct GuestNet {
     IpAddr guest = IpAddr::v4(0x0A00020F);      // 10.0.2.15
-    IpAddr host = IpAddr::v4(0x0A000202);       // 10.0.2.2: libslirp's alias for the host's loopback
+    IpAddr host = IpAddr::v4(0x0A000202);       // 10.0.2.2: the guest's name for the host's loopback
     IpAddr dns = IpAddr::v4(0x0A000203);        // 10.0.2.3: netd's own resolver
     Cidr network = {IpAddr::v4(0x0A000200), 96 + 24};
-    // IPv6 (libslirp's defaults): prefix fec0::/64, host fec0::2, resolver fec0::3.
+    // IPv6: prefix fec0::/64, host fec0::2, resolver fec0::3.
     IpAddr guest6_prefix = IpAddr::v6({0xfe, 0xc0});
+    IpAddr guest6 = IpAddr::v6({0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x15});  // the image sets it
     IpAddr host6 = IpAddr::v6({0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2});
     IpAddr dns6 = IpAddr::v6({0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3});
     std::uint32_t mtu = 65520;

@@ -51,6 +51,7 @@ public:
     static constexpr std::size_t k_max_frames_per_read = 32;
     static constexpr std::size_t k_max_forwards = 64;      // listening sockets (add_forward)
     static constexpr int k_listen_backlog = 64;
+    static constexpr std::uint32_t k_logged_failures = 32;  // connect failures named on stderr
 
     // `flows`: the fixed capacity (Limits::flows). `host_flows` (may be null) hears of every
     // connection a forward opens into the guest. `hash_seed` 0 picks a random seed.

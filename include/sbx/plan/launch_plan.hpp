@@ -55,7 +55,7 @@ struct LaunchPlan {
     int ssh_port = 0;
     std::vector<PortForward> forwards;       // the profile's [[forward]]s, SSH not included
     // The egress filter, started before QEMU: QEMU's only network is netd's stream socket,
-    // and every host->guest forward (SSH included) is bound by netd's libslirp.
+    // and every host->guest forward (SSH included) is bound by netd.
     net::NetdConfig netd;                    // written to the instance's netd.json
     std::vector<std::string> netd_argv;
     std::vector<ShareExport> shares;         // one per [[share]], in profile order
