@@ -954,8 +954,10 @@ struct TcpEngine::Impl {
             if ((flags & (k_tcp_syn | k_tcp_ack)) == (k_tcp_syn | k_tcp_ack) && f.syn_sent_once &&
                 p.tcp_ack == f.iss + 1) {
                 syn_ack_from_guest(f, tcp, p, now);
-            } else if ((flags & k_tcp_ack) != 0 && (flags & k_tcp_syn) == 0) {
-                send_control(f, k_tcp_rst, p.tcp_ack);  // RFC 9293 3.10.7.3: not for our SYN
+            } else if ((flags & k_tcp_ack) != 0 && (flags & k_tcp_syn) == 0 && f.syn_sent_once) {
+                // RFC 9293 3.10.7.3: not for our SYN. Before our SYN went out the flow has no
+                // MACs yet, and the guest cannot be answering it: nothing.
+                send_control(f, k_tcp_rst, p.tcp_ack);
             }
             return true;
         }

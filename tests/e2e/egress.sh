@@ -21,7 +21,7 @@ id=sbxt-$$
 work=$(mktemp -d)
 cleanup() {
   local rc=$?
-  [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || dump_instance "$name"
+  [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || DUMP_EXEC="ip netns exec $id-host" dump_instance "$name"
   in_host "$SBX_BIN" down --force "$name" >/dev/null 2>&1 || true
   "$SBX_BIN" rm --force "$name" >/dev/null 2>&1 || true
   "$harness" down "$id" "$work/world" >/dev/null 2>&1 || true

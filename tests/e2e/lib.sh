@@ -36,21 +36,23 @@ require_vm_tools() {
   command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed"
 }
 
-# dump_instance NAME: what a failed test needs to find its cause: the supervisor's log (netd's
+# dump_instance NAME: what a failed test needs to find its cause: the guest's own view (when
+# SSH still works), the supervisor's log (netd's
 # and QEMU's output tagged in it), the decision log, netd's counters and the serial console's
 # last lines. Call it from an EXIT trap before the instance is removed.
 dump_instance() {
   local dir=$SBX_HOME/vms/$1 f
   echo "--- instance $1 at failure ($dir)" >&2
+  # The guest's side first, when SSH still works: its neighbours (a gateway it cannot resolve
+  # fails a connect in ~3 s), routes, sockets and the counters that tell a RST from a lost
+  # SYN. Then the host's logs, so that what netd wrote meanwhile is in them.
+  echo "--- the guest's view" >&2
+  timeout 30 ${DUMP_EXEC:-} "$SBX_BIN" ssh "$1" -- sh -c 'sudo -n journalctl -b -u systemd-networkd --no-pager 2>&1 | tail -n 15; sudo -n dmesg 2>&1 | tail -n 8; ip neigh; ip route; ip -6 addr show dev eth0; ip -6 route; ip link show eth0; ss -tan; nstat -az 2>/dev/null |
+    grep -E "TcpActiveOpens|TcpAttemptFails|TcpOutRsts|TcpExtTCPSynRetrans|TcpExtTCPTimeouts|IpOutNoRoutes|IcmpInDestUnreachs"' >&2 2>&1 || true
   [ -f "$dir/net-stats.json" ] && { echo "--- net-stats.json" >&2; cat "$dir/net-stats.json" >&2; }
   for f in supervisor.log serial.log; do
     [ -f "$dir/$f" ] && { echo "--- $f (last 60 lines)" >&2; tail -n 60 "$dir/$f" >&2; }
   done
   "$SBX_BIN" net log "$1" 2>&1 | tail -n 40 >&2 || true
   "$SBX_BIN" status "$1" --json >&2 2>&1 || true
-  # The guest's side, when SSH still works: its neighbours (a gateway it cannot resolve fails
-  # a connect in ~3 s), routes, sockets and the counters that tell a RST from a lost SYN.
-  echo "--- the guest's view" >&2
-  timeout 30 "$SBX_BIN" ssh "$1" -- sh -c 'ip neigh; ip route; ss -tan; nstat -az 2>/dev/null |
-    grep -E "TcpActiveOpens|TcpAttemptFails|TcpOutRsts|TcpExtTCPSynRetrans|TcpExtTCPTimeouts|IpOutNoRoutes|IcmpInDestUnreachs"' >&2 2>&1 || true
 }

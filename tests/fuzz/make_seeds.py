@@ -95,6 +95,57 @@ def frames():
     }
 
 
+def tcp_engine_seeds():
+    """Op sequences for tcp_engine_fuzz (the format is described at the top of the .cpp)."""
+    syn_opts = bytes([2, 4, 0x05, 0xB4, 1, 3, 3, 7])  # MSS 1460, NOP, window scale 7
+
+    def seg(tuple_, flags, dseq=0, dack=0, window=0xFFFF, opts=b"", data=b"", big=0):
+        assert len(data) < 0xC0 and big <= 64
+        payload = bytes([0xBF + big]) + b"0123456789abcdef" if big else bytes([len(data)]) + data
+        return (bytes([0, tuple_, flags, dseq & 0xFF, dack & 0xFF]) + struct.pack("!H", window) +
+                bytes([len(opts)]) + opts + payload)
+
+    process, accept = bytes([10]), bytes([2])
+
+    def raw(frame):
+        return bytes([1]) + struct.pack("!H", len(frame)) + frame
+
+    def clock(b):
+        return bytes([9, b])
+
+    def write(sock, n16):
+        return bytes([3, sock, n16 - 1])
+
+    SYN, ACK, FIN, RST, PSH = 0x02, 0x10, 0x01, 0x04, 0x08
+    v4_listener, v6_listener, forward0 = 0, 1, 0b01110  # bits: v6, guest port, destination
+    handshake = seg(v4_listener, SYN, opts=syn_opts) + process + seg(v4_listener, ACK)
+    return {
+        "handshake_data_fin": bytes([0x03]) + handshake + seg(v4_listener, ACK | PSH, data=b"hello") + accept +
+        write(0, 4) + process + seg(v4_listener, ACK) + bytes([4, 0]) + process + seg(v4_listener, FIN | ACK) +
+        process + bytes([7, 0]),
+        "handshake_v6_discard_path": bytes([0x07]) + seg(v6_listener, SYN, opts=syn_opts) + process +
+        seg(v6_listener, ACK) + accept + write(0, 100) + process + clock(0x82) + seg(v6_listener, ACK, dack=-1) +
+        process,
+        "forward_syn_ack": bytes([0x03]) + bytes([8, 0]) + write(0, 2) + process +
+        seg(forward0, SYN | ACK, opts=syn_opts) + process + seg(forward0, ACK | PSH, data=b"SSH-2.0-x\r\n") +
+        write(0, 8) + process + seg(forward0, ACK) + bytes([6, 0]) + process + seg(forward0, FIN | ACK) + process,
+        "guest_rst": bytes([0x03]) + handshake + seg(v4_listener, RST) + process,
+        "host_rst_backpressure": bytes([0x0B]) + handshake + accept + bytes([11, 0, 40]) + write(0, 200) + process +
+        bytes([11, 0xFF, 0xFF]) + process + seg(v4_listener, ACK, window=0) + write(0, 16) + process +
+        bytes([11, 0, 0]) + bytes([5, 0]) + process + bytes([11, 0xFF, 0xFF]) + clock(0x81) + process,
+        "forward_timeout": bytes([0x21]) + bytes([8, 1]) + process + clock(0xC5) + bytes([12]) + clock(0x82) +
+        clock(0xC7) + clock(0xFF) + clock(0xFF),
+        "raw_v4_options_v6_ext": bytes([0x03]) +
+        raw(ipv4("10.0.2.15", "10.0.2.2", 6, tcp(40000, 0, SYN), options=b"\x01" * 4)) + process +
+        seg(v4_listener, ACK) + raw(ipv6("fec0::5054:ff:fe12:3456", "fec0::2", 60, bytes([6, 0, 1, 4, 0, 0, 0, 0]) +
+                                         tcp(40001, 0, SYN))) + process + accept + write(0, 1) + process,
+        "guest_fills_host": bytes([0x03]) + handshake + accept + seg(v4_listener, ACK, big=64) * 30 +
+        bytes([7, 0]) * 8 + process + seg(v4_listener, ACK, big=64) + bytes([7, 0]) * 8 + process,
+        "table_full": bytes([0x00]) + seg(v4_listener, SYN) + seg(0b010, SYN) + seg(0b11000, SYN) + process +
+        clock(0xBF),
+    }
+
+
 def write(target, name, data):
     path = os.path.join(HERE, "corpus", target)
     os.makedirs(path, exist_ok=True)
@@ -129,6 +180,8 @@ def main():
     write("filter", "open", seq(1, [(5, fr[n]) for n in order]))
     write("filter", "host_forward", seq(0, [(0x85, ipv4("10.0.2.2", "10.0.2.15", 6, tcp(45000, 22, 0x02))),
                                             (1, ipv4("10.0.2.15", "10.0.2.2", 6, tcp(22, 45000, 0x12)))]))
+    for name, data in tcp_engine_seeds().items():
+        write("tcp_engine", name, data)
     write("filter", "dns_fail", seq(0, [(0x41, fr["udp_dns_v4"]), (0x40, fr["udp_dns_v6"])]))
 
 

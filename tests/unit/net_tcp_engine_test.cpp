@@ -583,6 +583,24 @@ TEST_P(TcpForwardTest, TheSynWaitsUntilTheGuestsMacIsKnown) {
     ::close(client);
 }
 
+// Found by tcp_engine_fuzz: before our SYN went out (the guest's MAC unknown) the flow has no
+// MACs, and a guest segment on its tuple got a RST from and to 00:00:00:00:00:00.
+TEST_P(TcpForwardTest, AStrayAckBeforeOurSynIsIgnored) {
+    std::uint16_t client_port = 0;
+    int client = connect_client(forward_port, client_port);
+    pump([&] { return engine->stats().forwarded == 1; });
+    sport = 22;
+    dport = client_port;
+    ack = 12345;
+    send(k_ack | k_psh, pattern(10, 8));
+    EXPECT_TRUE(owned);
+    pump([] { return false; }, 100);
+    EXPECT_TRUE(got.empty()) << "a frame before the guest's MAC was known";
+    set_macs();
+    expect_syn(client_port, static_cast<int>(TcpEngine::k_rto_ms) * 3 + 1000);
+    ::close(client);
+}
+
 TEST_P(TcpForwardTest, AGuestPortThatRefusesResetsTheClient) {
     set_macs();
     std::uint16_t client_port = 0;

@@ -10,12 +10,13 @@ namespace sbx::image::guest {
 inline constexpr std::string_view k_root_label = "sbxroot";
 // virtio-blk serial of the per-instance seed disk (a raw ustar archive).
 inline constexpr std::string_view k_seed_serial = "sbx-seed";
-// The guest's static network configuration (QEMU/libslirp user-mode defaults).
+// The guest's static network configuration (QEMU user networking's usual addresses), set by
+// sbx-seed before sshd starts, IPv4 and IPv6 alike, and adopted by systemd-networkd.
 inline constexpr std::string_view k_guest_ip = "10.0.2.15";
 inline constexpr std::string_view k_gateway_ip = "10.0.2.2";
 inline constexpr std::string_view k_dns_ip = "10.0.2.3";
 inline constexpr int k_prefix_len = 24;
-// IPv6 (libslirp's defaults); DNS stays on 10.0.2.3, which answers AAAA as well.
+// IPv6; DNS stays on 10.0.2.3, which answers AAAA as well.
 inline constexpr std::string_view k_guest_ip6 = "fec0::15/64";
 inline constexpr std::string_view k_gateway_ip6 = "fec0::2";
 // The guest user's uid and gid. virtiofs shares map it to the host user (share/export.hpp).
