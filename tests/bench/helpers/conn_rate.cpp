@@ -3,7 +3,10 @@
 // check it is a 200, close. Every connection is a new flow, so a filter's per-flow work (policy,
 // pin lookup, flow table insert and expiry) is in every one of them.
 //
-//   conn_rate ADDR PORT SECONDS [HOST]
+//   conn_rate ADDR PORT SECONDS [HOST [COUNT]]
+//
+// With COUNT, the run also stops after COUNT connections (tests/integration/netd_flows_netns.cpp
+// makes exactly 1 000), and succeeds only when all COUNT did.
 //
 // The server closes first (HTTP/1.0), so TIME_WAIT stays on its side and the client never runs
 // out of ports. Each connection is bounded by k_timeout_ms; after k_max_errors failures in a row
@@ -105,7 +108,7 @@ bool one(const sockaddr_in& addr, const std::string& request) {
 
 int main(int argc, char** argv) {
     if (argc < 4) {
-        std::fprintf(stderr, "usage: conn_rate ADDR PORT SECONDS [HOST]\n");
+        std::fprintf(stderr, "usage: conn_rate ADDR PORT SECONDS [HOST [COUNT]]\n");
         return 2;
     }
     sockaddr_in addr{};
@@ -117,6 +120,7 @@ int main(int argc, char** argv) {
     }
     double seconds = std::atof(argv[3]);
     std::string host = argc > 4 ? argv[4] : argv[1];
+    long count = argc > 5 ? std::atol(argv[5]) : 0;  // 0: as many as SECONDS allow
     std::string request = "GET / HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: sbx-conn-rate\r\n\r\n";
 
     std::vector<double> lat_us;
@@ -125,7 +129,7 @@ int main(int argc, char** argv) {
     auto start = Clock::now();
     auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     Clock::time_point now = start;
-    while (now < end && errors_in_row < k_max_errors) {
+    while (now < end && errors_in_row < k_max_errors && (count == 0 || conns + errors < count)) {
         auto t0 = Clock::now();
         bool ok = one(addr, request);
         now = Clock::now();
@@ -141,9 +145,10 @@ int main(int argc, char** argv) {
     double elapsed = std::chrono::duration<double>(now - start).count();
     std::sort(lat_us.begin(), lat_us.end());
     auto pct = [&](double q) {
-        return lat_us.empty() ? 0.0 : lat_us[static_cast<std::size_t>(q * static_cast<double>(lat_us.size() - 1))];
+        return lat_us.empty() ? 0.0
+                              : lat_us[static_cast<std::size_t>(q * static_cast<double>(lat_us.size() - 1))];
     };
-    std::printf("conns %ld errors %ld seconds %.3f rate %.1f p50_us %.0f p99_us %.0f\n", conns, errors, elapsed,
-                elapsed > 0 ? static_cast<double>(conns) / elapsed : 0.0, pct(0.5), pct(0.99));
-    return conns > 0 && errors == 0 ? 0 : 1;
+    std::printf("conns %ld errors %ld seconds %.3f rate %.1f p50_us %.0f p99_us %.0f\n", conns, errors,
+                elapsed, elapsed > 0 ? static_cast<double>(conns) / elapsed : 0.0, pct(0.5), pct(0.99));
+    return conns > 0 && errors == 0 && (count == 0 || conns == count) ? 0 : 1;
 }
