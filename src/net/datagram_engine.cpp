@@ -836,6 +836,16 @@ std::size_t DatagramEngine::open_flows() const noexcept {
     return m_impl->open;
 }
 
+void DatagramEngine::set_macs(const MacAddr& guest, const MacAddr& ours) noexcept {
+    Impl& m = *m_impl;
+    m.guest_mac = guest;
+    m.our_mac = ours;
+    for (std::uint32_t n : m.active) {  // a MAC change is rare: once, when the first frame comes
+        m.flows[n].guest_mac = guest;
+        m.flows[n].our_mac = ours;
+    }
+}
+
 std::size_t DatagramEngine::capacity() const noexcept {
     return m_impl->flows.size();
 }

@@ -347,11 +347,12 @@ void Netd::handle_guest_frame(std::span<const std::byte> frame) noexcept {
     auto r = m_filter.on_guest_frame(frame, m_now);
     switch (r.kind) {
         case GuestFrameResult::Kind::pass: {
-            // The guest's MAC is learnt from what it sends: the TCP engine addresses the
+            // The guest's MAC is learnt from what it sends: the engines address the
             // frames it originates (a forward's SYN) to it.
             if (MacAddr mac{}; guest_mac_of(frame, mac) && mac != m_guest_mac) {
                 m_guest_mac = mac;
                 m_tcp->set_macs(m_guest_mac, k_netd_mac);
+                m_dgram->set_macs(m_guest_mac, k_netd_mac);
             }
             Packet p = parse_packet(frame);
             if (p.kind == Packet::Kind::ip && p.protocol == k_ipproto_tcp) {

@@ -56,6 +56,11 @@ public:
     // not this engine's and throw too.
     void add_forward(const HostForward& forward);
 
+    // The guest's MAC and the one it addresses netd by, as netd learns them from every guest
+    // frame: the addresses of every frame the engine writes, a forward's included (until
+    // then QEMU's default guest MAC and netd's).
+    void set_macs(const MacAddr& guest, const MacAddr& ours) noexcept;
+
     // A UDP datagram or ICMP/ICMPv6 echo request from the guest that the Filter passed.
     // Returns false when it is not the engine's (other ICMP types, malformed); an allowed
     // datagram the engine cannot carry (table full, no socket) is dropped, counted, and true.
