@@ -48,7 +48,7 @@ TOML
 
 step "sbx up inside the host namespace"
 in_host "$SBX_BIN" up "$work/$name.toml"
-in_host "$SBX_BIN" plan "$work/$name.toml" | grep -q -- '-netdev stream,id=net0' ||
+in_host "$SBX_BIN" plan "$work/$name.toml" | grep >/dev/null -- '-netdev stream,id=net0' ||
   fail "the plan does not give QEMU netd's stream socket"
 gsh() { in_host "$SBX_BIN" ssh "$name" -- "$@"; }
 
@@ -57,12 +57,12 @@ body=$(gsh curl -sS -4 -m 20 http://www.allowed.test/)
 [ "$body" = "sbx-netd-test-body" ] || fail "IPv4 fetch of www.allowed.test returned '$body'"
 body=$(gsh curl -sS -6 -m 20 http://www.allowed.test/)
 [ "$body" = "sbx-netd-test-body" ] || fail "IPv6 fetch of www.allowed.test returned '$body'"
-gsh sh -c 'ip link show eth0' | grep -q 'mtu 65520' || fail "the guest's eth0 does not have MTU 65520"
+gsh sh -c 'ip link show eth0' | grep >/dev/null 'mtu 65520' || fail "the guest's eth0 does not have MTU 65520"
 
 step "a denied name: NXDOMAIN, and dnsmasq never sees the query"
 out=$(gsh curl -sS -m 20 http://denied.test/ 2>&1) && fail "denied.test was fetched: $out"
 echo "$out"
-echo "$out" | grep -q "Could not resolve host" || fail "denied.test: expected a resolve failure, got: $out"
+echo "$out" | grep >/dev/null "Could not resolve host" || fail "denied.test: expected a resolve failure, got: $out"
 grep -q 'www.allowed.test' "$DNSMASQ_LOG" || fail "dnsmasq logged no query for the allowed name"
 if grep -q 'denied.test' "$DNSMASQ_LOG"; then fail "the query for denied.test reached dnsmasq"; fi
 
@@ -101,6 +101,6 @@ for _ in $(seq 100); do [ -z "$(qemu_pids "$name")" ] && break; sleep 0.1; done
 [ -z "$(qemu_pids "$name")" ] || fail "QEMU still runs after netd died"
 wait_failed "$name"
 "$SBX_BIN" status "$name"
-"$SBX_BIN" status "$name" | grep -q 'netd (the egress filter) was killed by signal 9' ||
+"$SBX_BIN" status "$name" | grep >/dev/null 'netd (the egress filter) was killed by signal 9' ||
   fail "sbx status does not say netd died"
 echo "egress e2e: all good"

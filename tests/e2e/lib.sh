@@ -1,5 +1,9 @@
 # Shared helpers for the end-to-end scripts (sourced).
 set -euo pipefail
+# With pipefail, `producer | grep -q PATTERN` is a coin toss: grep -q exits at its first match,
+# and a producer still writing then dies of SIGPIPE, failing the pipeline although the text
+# was there (e2e.profile_features failed so). Tests write `| grep >/dev/null PATTERN`, which
+# reads to the end.
 
 : "${SBX_BIN:?SBX_BIN must name the sbx binary}"
 : "${SBX_HOME:?SBX_HOME must be set}"

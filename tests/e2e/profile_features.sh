@@ -54,20 +54,20 @@ out=$("$SBX_BIN" up "$work/$name.toml" 2>&1); rc=$?
 set -e
 echo "$out"
 [ $rc -eq 1 ] || fail "sbx up with a busy forward port exited $rc, expected 1"
-echo "$out" | grep -q "forward\[0\]: 127.0.0.1:$fport (tcp) is already in use" || fail "no clear message for the busy port"
+echo "$out" | grep >/dev/null "forward\[0\]: 127.0.0.1:$fport (tcp) is already in use" || fail "no clear message for the busy port"
 kill "$holder"; wait "$holder" 2>/dev/null || true; holder=
 
 step "up: provisioning runs after the first boot, as root, output shown"
 out=$(sbx up "$work/$name.toml" 2>&1) || { echo "$out"; fail "sbx up failed"; }
 echo "$out"
-echo "$out" | grep -q "provision.*\[1/3\] echo provisioned-once" || fail "provision step 1 not shown"
-echo "$out" | grep -q "script ran as root" || fail "the provision script's output was not shown"
+echo "$out" | grep >/dev/null "provision.*\[1/3\] echo provisioned-once" || fail "provision step 1 not shown"
+echo "$out" | grep >/dev/null "script ran as root" || fail "the provision script's output was not shown"
 [ "$(sbx ssh "$name" -- cat /var/tmp/sbx-provision-uid)" = "0" ] || fail "provision did not run as root"
 
 step "forward: host 127.0.0.1:$fport reaches the guest's sshd"
 banner=$(timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$fport; head -c 7 <&3")
 [ "$banner" = "SSH-2.0" ] || fail "forwarded port answered '$banner', expected an SSH banner"
-sbx status "$name" | grep -q "forward: *tcp 127.0.0.1:$fport -> 22" || fail "sbx status does not list the forward"
+sbx status "$name" | grep >/dev/null "forward: *tcp 127.0.0.1:$fport -> 22" || fail "sbx status does not list the forward"
 
 step "a second up does not provision again; --provision does"
 sbx up "$work/$name.toml" >/dev/null
@@ -82,11 +82,11 @@ out=$("$SBX_BIN" up --provision "$work/$name.toml" 2>&1); rc=$?
 set -e
 echo "$out"
 [ $rc -eq 1 ] || fail "failing provision exited $rc, expected 1"
-echo "$out" | grep -q "failed at step 2 of 3 (exit status 7): echo about-to-fail; exit 7" || fail "failing step not named"
-echo "$out" | grep -q "about-to-fail" || fail "the failing step's output was not shown"
+echo "$out" | grep >/dev/null "failed at step 2 of 3 (exit status 7): echo about-to-fail; exit 7" || fail "failing step not named"
+echo "$out" | grep >/dev/null "about-to-fail" || fail "the failing step's output was not shown"
 sed -i 's|^run = .*|run = ["true"]|' "$work/$name.toml"
 out=$(sbx up "$work/$name.toml" 2>&1) || { echo "$out"; fail "retry failed"; }
-echo "$out" | grep -q "provision.*2 steps done" || fail "the next up did not retry provisioning: $out"
+echo "$out" | grep >/dev/null "provision.*2 steps done" || fail "the next up did not retry provisioning: $out"
 
 step "down"
 sbx down "$name"

@@ -131,14 +131,14 @@ kill -9 "$srv"
 for _ in $(seq 100); do [ -z "$(qemu_pids "$name")" ] && break; sleep 0.1; done
 [ -z "$(qemu_pids "$name")" ] || fail "QEMU still runs after a share server died"
 wait_failed "$name"
-sbx status "$name" | grep -q 'the server of share1 (virtiofsd) was killed by signal 9' || fail "status does not say why"
+sbx status "$name" | grep >/dev/null 'the server of share1 (virtiofsd) was killed by signal 9' || fail "status does not say why"
 for _ in $(seq 50); do [ -z "$(pgrep -f -- "source=$work/")" ] && break; sleep 0.1; done
 [ -z "$(pgrep -f -- "source=$work/")" ] || fail "share servers are left running: $(pgrep -af -- "source=$work/")"
 
 step "sbx rm keeps review changes nobody applied (run.sh, Makefile) unless --force"
 out=$(sbx rm "$name" 2>&1) && fail "sbx rm deleted unapplied review changes"
 echo "$out"
-echo "$out" | grep -q "review changes nobody applied yet" || fail "sbx rm does not say why"
+echo "$out" | grep >/dev/null "review changes nobody applied yet" || fail "sbx rm does not say why"
 [ -d "$SBX_HOME/vms/$name/shares/2/work" ] || fail "the review copy is gone"
 sbx rm --force "$name"
 echo "shares e2e: all good"

@@ -26,14 +26,14 @@ out=$(sbx ssh "$name" -- hostname)
 [ "$out" = "$name" ] || fail "guest hostname is '$out', expected '$name'"
 err=$(sbx ssh "$name" -- sh -c 'echo to-stderr >&2' 2>&1 >/dev/null)
 [ "$err" = "to-stderr" ] || fail "stderr did not pass through: '$err'"
-echo "stdin-works" | sbx ssh "$name" -- cat | grep -qx stdin-works || fail "stdin did not pass through"
+echo "stdin-works" | sbx ssh "$name" -- cat | grep >/dev/null -x stdin-works || fail "stdin did not pass through"
 user=$(sbx ssh "$name" -- id -un)
 [ "$user" = "tester" ] || fail "logged in as '$user', expected tester"
 
 step "ls shows running"
 sbx ls
 sbx ls | grep -E "^$name +running " >/dev/null || fail "sbx ls does not show $name running"
-sbx ls --json | grep -q '"status": "running"' || fail "sbx ls --json does not show running"
+sbx ls --json | grep >/dev/null '"status": "running"' || fail "sbx ls --json does not show running"
 sbx status "$name"
 
 step "the guest reaches nothing outside"
