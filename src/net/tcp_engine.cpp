@@ -31,7 +31,17 @@
 //   like any other. A client that leaves first, or a guest that never answers, ends it
 //   (a RST to whichever side knows of it).
 //
-//   States: connecting (host connect in flight) -> syn_sent (SYN-ACK sent, waiting for the
+//   Terminated flows (stream_hook.hpp): when the StreamHook routes a new connection to a
+//   handler, the flow's socket is the engine's end of an AF_UNIX socketpair instead of a host
+//   socket, and everything above holds unchanged (MSG_PEEK with SO_PEEK_OFF, which AF_UNIX
+//   has; the window from SO_SNDBUF - SIOCOUTQ; acknowledged bytes read into the discard
+//   buffer, as AF_UNIX has no MSG_TRUNC discard). Such a flow waits in `connecting` without
+//   a timer of its own until the handler accepts it (the SYN-ACK) or resets it; after the
+//   connect timeout it is refused like a host connect that never finished. splice_stream()
+//   swaps the pair for a host socket once nothing is in between, and the flow goes on as a
+//   spliced one.
+//
+//   States: connecting (host connect in flight, or the handler not yet answered) -> syn_sent (SYN-ACK sent, waiting for the
 //   guest's ACK) -> established; for a forward, syn_to_guest (SYN sent, waiting for the
 //   guest's SYN-ACK) -> established; a flow is freed when both FINs are sent and acknowledged,
 //   on a RST either way, or on a timeout. Timers, one per flow, checked by timers():
@@ -59,6 +69,7 @@
 #include <fmt/format.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -160,6 +171,7 @@ struct Flow {
     bool peek_offset = false;    // SO_PEEK_OFF works on this socket
     bool inbound = false;        // a forward's connection: the host opened it
     bool syn_sent_once = false;  // (inbound) our SYN reached the queue at least once
+    bool stream = false;         // terminated: fd is the engine's end of the handler's socketpair
     std::uint8_t guest_wscale = k_no_wscale;  // the guest's shift, k_no_wscale: no scaling
     std::uint8_t retries = 0;
     std::uint8_t dup_acks = 0;
@@ -191,6 +203,7 @@ struct TcpEngine::Impl {
     GuestNet net;
     GuestQueue& out;
     HostFlows* host_flows = nullptr;
+    StreamHook* hook = nullptr;
     struct Listener {
         int fd = -1;
         std::uint16_t guest_port = 0;
@@ -560,6 +573,10 @@ struct TcpEngine::Impl {
             ++stats.table_full;
             return refuse(frame, p);
         }
+        if (hook != nullptr && hook->route(FlowKey{p.src, p.dst, p.sport, p.dport, k_ipproto_tcp}) ==
+                                   StreamHook::Route::terminate) {
+            return open_stream(frame, p, tcp, now);
+        }
         const SocketAddress addr = host_socket_address(net, p.dst, p.dport);
         int fd = ::socket(addr.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
@@ -569,11 +586,7 @@ struct TcpEngine::Impl {
         int one = 1;
         ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        bool peek_offset = false;
-        if (try_peek_offset) {
-            int zero = 0;
-            peek_offset = ::setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0;
-        }
+        bool peek_offset = set_peek_offset(fd);
         int rc = ::connect(fd, addr.get(), addr.len);
         if (rc != 0 && errno != EINPROGRESS) {
             log_connect_failure(p.dst, p.dport, errno);
@@ -581,6 +594,50 @@ struct TcpEngine::Impl {
             ++stats.connect_failed;
             return refuse(frame, p);
         }
+        Flow& f = take_slot(fd, frame, p, tcp, now);
+        f.peek_offset = peek_offset;
+        if (!watch(f, EPOLLOUT | k_read_events)) {
+            ++stats.connect_failed;
+            refuse(frame, p);
+            release(f, true);
+        }
+        return true;
+    }
+
+    // A connection the hook terminates: the handler gets its end of a socketpair, and the
+    // guest's SYN waits for the handler's accept_stream() or reset_stream().
+    bool open_stream(Bytes frame, const Packet& p, Bytes tcp, Millis now) noexcept {
+        int pair[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
+            ++stats.connect_failed;
+            return refuse(frame, p);
+        }
+        Flow& f = take_slot(pair[0], frame, p, tcp, now);
+        f.stream = true;
+        f.peek_offset = set_peek_offset(pair[0]);
+        if (!watch(f, k_read_events)) {
+            ::close(pair[1]);
+            ++stats.connect_failed;
+            refuse(frame, p);
+            release(f, true);
+            return true;
+        }
+        ++stats.terminated;
+        hook->attach(flow_key(f), StreamId{number(f), f.generation}, pair[1]);  // may end the flow
+        return true;
+    }
+
+    bool set_peek_offset(int fd) const noexcept {
+        if (!try_peek_offset) {
+            return false;
+        }
+        int zero = 0;
+        return ::setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0;
+    }
+
+    // A free slot made the flow of the guest's SYN `p` on socket `fd`, indexed and active,
+    // in state connecting with the connect timer running.
+    Flow& take_slot(int fd, Bytes frame, const Packet& p, Bytes tcp, Millis now) noexcept {
         std::uint32_t n = free_list.back();
         free_list.pop_back();
         Flow& f = flows[n];
@@ -590,7 +647,6 @@ struct TcpEngine::Impl {
         f.fd = fd;
         f.state = State::connecting;
         f.v6 = p.v6;
-        f.peek_offset = peek_offset;
         f.guest_ip = p.src;
         f.remote_ip = p.dst;
         f.guest_port = p.sport;
@@ -610,13 +666,68 @@ struct TcpEngine::Impl {
         f.pos = static_cast<std::uint32_t>(active.size());
         active.push_back(n);
         ++open;
+        return f;
+    }
+
+    bool watch(Flow& f, std::uint32_t events) noexcept {
         epoll_event ev{};
-        ev.events = EPOLLOUT | k_read_events;
-        ev.data.u64 = (std::uint64_t{f.generation} << 32) | n;
-        if (::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            ++stats.connect_failed;
-            refuse(frame, p);
-            release(f, true);
+        ev.events = events;
+        ev.data.u64 = (std::uint64_t{f.generation} << 32) | number(f);
+        return ::epoll_ctl(epfd, EPOLL_CTL_ADD, f.fd, &ev) == 0;
+    }
+
+    Flow* stream_flow(StreamId id) noexcept {
+        if (id.slot >= flows.size()) {
+            return nullptr;
+        }
+        Flow& f = flows[id.slot];
+        return f.state != State::free && f.generation == id.generation && f.stream ? &f : nullptr;
+    }
+
+    // The handler's splice: `host_fd` replaces the socketpair when nothing is in between.
+    bool splice(Flow& f, int host_fd, Millis now) noexcept {
+        int unread = 0, unsent = 0, type = 0;
+        socklen_t len = sizeof type;
+        sockaddr_storage peer{};
+        socklen_t peer_len = sizeof peer;
+        if (f.host_eof || ::ioctl(f.fd, SIOCOUTQ, &unread) != 0 || unread != 0 ||
+            ::ioctl(f.fd, FIONREAD, &unsent) != 0 || unsent != 0 || f.snd_una != f.snd_nxt ||
+            ::getsockopt(host_fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
+            ::getpeername(host_fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
+            return false;
+        }
+        int flags = ::fcntl(host_fd, F_GETFL);
+        if (flags < 0 || ::fcntl(host_fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+            return false;
+        }
+        ::epoll_ctl(epfd, EPOLL_CTL_DEL, f.fd, nullptr);
+        int old = f.fd;
+        f.fd = host_fd;
+        f.stream = false;
+        if (!watch(f, f.state == State::connecting ? EPOLLOUT | k_read_events : k_read_events)) {
+            f.fd = old;
+            f.stream = true;
+            watch(f, k_read_events);
+            return false;
+        }
+        ::close(old);
+        ::fcntl(host_fd, F_SETFD, FD_CLOEXEC);
+        int one = 1;
+        ::setsockopt(host_fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        ::setsockopt(host_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        f.peek_offset = set_peek_offset(host_fd);
+        ++stats.spliced_later;
+        if (f.state == State::connecting) {
+            return true;  // EPOLLOUT: connected() sends the SYN-ACK
+        }
+        if (f.guest_fin) {
+            ::shutdown(host_fd, SHUT_WR);
+        }
+        f.guest_blocked = false;
+        send_ack(f);  // the window is the host socket's now
+        send_data(f, now);
+        if (f.state != State::free) {
+            maybe_finish(f);
         }
         return true;
     }
@@ -662,11 +773,7 @@ struct TcpEngine::Impl {
             int one = 1;
             ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            bool peek_offset = false;
-            if (try_peek_offset) {
-                int zero = 0;
-                peek_offset = ::setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0;
-            }
+            bool peek_offset = set_peek_offset(fd);
             std::uint32_t n = free_list.back();
             free_list.pop_back();
             Flow& f = flows[n];
@@ -911,8 +1018,7 @@ struct TcpEngine::Impl {
             f.fin_sent = true;  // (even when a rewind had taken it back)
         }
         if (data > 0) {
-            ssize_t n = ::recv(f.fd, nullptr, data, MSG_TRUNC | MSG_DONTWAIT);
-            (void)n;
+            drop(f, data);
         }
         f.snd_una = ack;
         if (seq_lt(f.snd_nxt, ack)) {
@@ -921,6 +1027,22 @@ struct TcpEngine::Impl {
         f.retries = 0;
         f.dup_acks = 0;
         f.deadline = f.snd_una != f.snd_nxt ? now + k_rto_ms : 0;
+    }
+
+    // Takes `bytes` the guest acknowledged out of the socket.
+    void drop(Flow& f, std::uint32_t bytes) noexcept {
+        if (!f.stream) {
+            ssize_t n = ::recv(f.fd, nullptr, bytes, MSG_TRUNC | MSG_DONTWAIT);
+            (void)n;
+            return;
+        }
+        while (bytes > 0) {  // AF_UNIX: no MSG_TRUNC discard, so a read into the discard buffer
+            ssize_t n = ::recv(f.fd, discard.get(), std::min<std::size_t>(bytes, k_discard), MSG_DONTWAIT);
+            if (n <= 0) {
+                return;
+            }
+            bytes -= static_cast<std::uint32_t>(n);
+        }
     }
 
     void rewind(Flow& f, Millis now) noexcept {
@@ -1050,6 +1172,17 @@ struct TcpEngine::Impl {
     }
 
     void socket_event(Flow& f, std::uint32_t events, Millis now) noexcept {
+        if (f.state == State::connecting && f.stream) {
+            if ((events & EPOLLHUP) != 0) {  // the handler closed its end without answering
+                send_control(f, k_tcp_rst | k_tcp_ack, 0);
+                release(f, false);
+                return;
+            }
+            if ((events & EPOLLRDHUP) != 0) {
+                f.host_eof = true;  // its FIN follows its bytes once it accepts
+            }
+            return;  // anything it wrote goes out once it accepts
+        }
         if (f.state == State::connecting) {
             if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
                 connected(f, now);
@@ -1087,7 +1220,9 @@ struct TcpEngine::Impl {
     void expire(Flow& f, Millis now) noexcept {
         if (f.state == State::connecting) {
             ++stats.connect_failed;
-            log_connect_failure(f.remote_ip, f.remote_port, ETIMEDOUT);
+            if (!f.stream) {
+                log_connect_failure(f.remote_ip, f.remote_port, ETIMEDOUT);
+            }
             send_control(f, k_tcp_rst | k_tcp_ack, 0);
             release(f, false);
             return;
@@ -1166,6 +1301,33 @@ std::uint16_t TcpEngine::add_forward(const HostForward& fw) {
     socklen_t len = sizeof addr;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     return ntohs(addr.sin_port);
+}
+
+void TcpEngine::set_stream_hook(StreamHook* hook) noexcept {
+    m_impl->hook = hook;
+}
+
+bool TcpEngine::accept_stream(StreamId id, Millis now) noexcept {
+    Flow* f = m_impl->stream_flow(id);
+    if (f == nullptr || f->state != State::connecting) {
+        return false;
+    }
+    m_impl->connected(*f, now);
+    return true;
+}
+
+bool TcpEngine::reset_stream(StreamId id) noexcept {
+    Flow* f = m_impl->stream_flow(id);
+    if (f == nullptr) {
+        return false;
+    }
+    m_impl->reset_both(*f);
+    return true;
+}
+
+bool TcpEngine::splice_stream(StreamId id, int host_fd, Millis now) noexcept {
+    Flow* f = m_impl->stream_flow(id);
+    return f != nullptr && m_impl->splice(*f, host_fd, now);
 }
 
 void TcpEngine::set_macs(const MacAddr& guest, const MacAddr& ours) noexcept {

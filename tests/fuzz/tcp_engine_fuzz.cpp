@@ -7,7 +7,10 @@
 // Input format. Byte 0 sets up the engine: bits 0-1 the flow capacity (1, 2, 4, 8); bit 2 the
 // discard-buffer path (use_peek_offset(false)); bits 3-4 the MTU (65520, 1500, 1280, 65520);
 // bit 5: the guest's MAC is not known at first (else set_macs() at once). Either way it is
-// learnt as netd learns it: from each guest frame, before the engine sees the frame. Then at
+// learnt as netd learns it: from each guest frame, before the engine sees the frame. Bit 6:
+// a stream hook terminates the flows to the closed port, and an echo handler sends back what
+// the guest sends them, as far as both sides take it, on each op 10 (stream_hook.hpp); bit 7:
+// the handler accepts a new flow only on the next op 10, not at once. Then at
 // most k_max_ops ops, each a byte (kind = byte % 13) and its arguments, until the input ends
 // (missing bytes read as 0):
 //    0 guest segment  [tuple][flags][dseq][dack][window:2][optlen][opt...][paylen][payload...]
@@ -30,7 +33,7 @@
 //    7 host read      [sock]: reads what the socket holds (so the engine's send() fits again)
 //    8 client connect [slot]: a new host client of the forward in slot % 2 (the old one reset)
 //    9 clock          [b]: now += (b & 63) * {1, 50, 1000, 10000}[b >> 6] ms, then timers()
-//   10 process()      then resume()
+//   10 process()      then resume(); the echo handler moves what it can
 //   11 queue room     [n:2]: the output queue's free tail becomes min(n * 5, capacity) bytes
 //   12 guest frame    one that is not TCP: the guest's MAC is learnt
 // [sock] picks one of the usable host sockets (accepted, or a client) modulo their number.
@@ -58,6 +61,7 @@
 #include "sbx/net/engine_io.hpp"
 #include "sbx/net/frame.hpp"
 #include "sbx/net/netd_config.hpp"
+#include "sbx/net/stream_hook.hpp"
 #include "sbx/net/tcp_engine.hpp"
 
 #include <arpa/inet.h>
@@ -195,6 +199,76 @@ struct RawTuple {
 
 struct Harness;
 
+// The handler of setup bit 6: echoes on the terminated flows. At the end of an input it
+// resets what it still holds, as end() resets every host socket.
+class EchoHook final : public StreamHook {
+public:
+    TcpEngine* engine = nullptr;
+    std::uint16_t port = 0;
+    bool accept_later = false;
+
+    Route route(const FlowKey& k) noexcept override { return k.dport == port ? Route::terminate : Route::splice; }
+
+    void attach(const FlowKey&, StreamId id, int fd) noexcept override {
+        if (streams.size() >= k_max_streams) {
+            ::close(fd);  // a hang-up before the accept: the guest gets a RST
+            return;
+        }
+        streams.push_back(Stream{id, fd, !accept_later, {}, 0});
+        if (!accept_later) {
+            engine->accept_stream(id, now);
+        }
+    }
+
+    void step(Millis at) noexcept {
+        now = at;
+        for (auto& st : streams) {
+            if (!st.accepted) {
+                st.accepted = true;
+                engine->accept_stream(st.id, now);
+            }
+            for (int round = 0; round < 4 && st.fd >= 0; ++round) {
+                if (st.pending == 0) {
+                    ssize_t n = ::recv(st.fd, st.buf.data(), st.buf.size(), MSG_DONTWAIT);
+                    if (n == 0) {
+                        ::shutdown(st.fd, SHUT_WR);  // the guest's FIN, passed back
+                    }
+                    if (n <= 0) {
+                        break;
+                    }
+                    st.pending = static_cast<std::size_t>(n);
+                }
+                ssize_t w = ::send(st.fd, st.buf.data(), st.pending, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (w <= 0) {
+                    break;
+                }
+                std::memmove(st.buf.data(), st.buf.data() + w, st.pending - static_cast<std::size_t>(w));
+                st.pending -= static_cast<std::size_t>(w);
+            }
+        }
+    }
+
+    void end() noexcept {
+        for (auto& st : streams) {
+            engine->reset_stream(st.id);  // false for a flow already gone
+            ::close(st.fd);
+        }
+        streams.clear();
+    }
+
+private:
+    static constexpr std::size_t k_max_streams = 16;
+    struct Stream {
+        StreamId id;
+        int fd = -1;
+        bool accepted = false;
+        std::array<std::byte, 4096> buf;
+        std::size_t pending = 0;
+    };
+    std::vector<Stream> streams;
+    Millis now = 0;
+};
+
 // netd's output queue: hands out the end of one exactly-sized allocation (the rest poisoned),
 // parses and checks every record written there, then drops it.
 class CheckingQueue final : public GuestQueue {
@@ -246,6 +320,7 @@ struct Harness {
     std::uint16_t listen_port4 = 0, listen_port6 = 0, closed_port = 0;
     CheckingQueue queue{*this};
     FlowLog log{*this};
+    EchoHook echo;
     std::array<EngineSlot, 32> pool;
     EngineSlot* slot = nullptr;
     TcpEngine* engine = nullptr;
@@ -278,6 +353,7 @@ struct Harness {
             fail("cannot bind the closed port");
         }
         closed_port = ntohs(a.sin_port);
+        echo.port = closed_port;
         sockets.reserve(k_max_sockets);
         entries.reserve(k_max_entries);
         raw_tuples.reserve(k_max_ops);
@@ -350,6 +426,9 @@ struct Harness {
         }
         engine = slot->engine.get();
         engine->use_peek_offset((setup & 4) == 0);
+        echo.engine = engine;
+        echo.accept_later = (setup & 0x80) != 0;
+        engine->set_stream_hook((setup & 0x40) != 0 ? &echo : nullptr);
         if (!macs_late && !slot->macs_set) {
             set_macs(mac(k_guest_mac));
         }
@@ -366,6 +445,7 @@ struct Harness {
     // or whose MACs came late this time, is dropped.
     void end() {
         queue.set_room(k_queue_capacity);
+        echo.end();
         drain_listeners(false);
         for (auto& s : sockets) {
             if (s.fd >= 0) {
@@ -1049,6 +1129,7 @@ void run(Harness& h, Reader& in) {
             case 10:
                 h.engine->process(h.now);
                 h.engine->resume(h.now);
+                h.echo.step(h.now);
                 break;
             case 11:
                 h.queue.set_room(std::size_t{in.u16()} * 5);

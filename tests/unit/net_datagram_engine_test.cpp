@@ -3,6 +3,7 @@
 // checks every frame it gets back (addresses, ports, checksums computed independently in
 // net_frames.hpp).
 
+#include "net_engine_fakes.hpp"
 #include "net_frames.hpp"
 
 #include "sbx/net/datagram_engine.hpp"
@@ -30,51 +31,6 @@ using net::Bytes;
 using net::DatagramEngine;
 using net::Millis;
 using net::Packet;
-
-// netd's output queue in miniature: stream records into one buffer, popped as frames.
-class Queue final : public net::GuestQueue {
-public:
-    explicit Queue(std::size_t size = 1u << 20) : m_buf(size), m_limit(size) {}
-    net::MutBytes tail_space() noexcept override {
-        if (m_head == m_tail) {
-            m_head = m_tail = 0;
-        }
-        return net::MutBytes(m_buf.data() + m_tail, m_limit > m_tail ? m_limit - m_tail : 0);
-    }
-    void advance(std::size_t bytes, std::size_t frames) noexcept override {
-        m_tail += bytes;
-        m_frames += frames;
-    }
-    std::vector<Frame> take() {
-        std::vector<Frame> out;
-        while (m_head < m_tail) {
-            std::size_t len = get32(std::span(m_buf).subspan(m_head), 0);
-            EXPECT_GE(m_tail - m_head, 4 + len);
-            out.emplace_back(m_buf.begin() + static_cast<std::ptrdiff_t>(m_head + 4),
-                             m_buf.begin() + static_cast<std::ptrdiff_t>(m_head + 4 + len));
-            m_head += 4 + len;
-        }
-        return out;
-    }
-    void limit(std::size_t bytes) { m_limit = std::min(bytes, m_buf.size()); }
-
-private:
-    std::vector<std::byte> m_buf;
-    std::size_t m_head = 0, m_tail = 0, m_frames = 0;
-    std::size_t m_limit;
-};
-
-struct Recorder final : net::HostFlows {
-    std::vector<net::FlowKey> opened, closed;
-    void host_opened(const net::FlowKey& k) noexcept override { opened.push_back(k); }
-    void host_closed(const net::FlowKey& k) noexcept override { closed.push_back(k); }
-};
-
-Millis now_ms() {
-    return static_cast<Millis>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // A UDP socket on the loopback with a kernel-chosen port (or `port`).
 struct Udp {
@@ -249,7 +205,7 @@ protected:
 
     net::GuestNet net;
     Queue queue;
-    Recorder recorder;
+    HostFlows recorder;
     std::unique_ptr<DatagramEngine> engine;
     net::IpAddr guest = net.guest;
     net::IpAddr guest6 = ip("fec0::5054:ff:fe12:3456");

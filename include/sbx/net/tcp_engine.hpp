@@ -11,6 +11,10 @@
 // engine does not hold, other than a guest SYN, is not the engine's (guest_segment() returns
 // false).
 //
+// A flow can be terminated instead of spliced: with a StreamHook set, the hook decides per
+// new connection, and a terminated flow's bytes go to an in-process handler over a socketpair
+// (stream_hook.hpp) on the same data path.
+//
 // Not thread-safe; driven from netd's one poll loop: poll fd() for POLLIN, then process();
 // resume() once the output queue has room again; timers() when next_deadline() is due.
 
@@ -19,6 +23,7 @@
 #include "sbx/net/frame.hpp"
 #include "sbx/net/netd_config.hpp"
 #include "sbx/net/policy.hpp"
+#include "sbx/net/stream_hook.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +43,8 @@ struct TcpEngineStats {
     std::uint64_t out_of_window = 0;   // guest segments ignored (not at the next expected byte)
     std::uint64_t forwarded = 0;       // host connections accepted on a forward and opened into the guest
     std::uint64_t forward_refused = 0;  // ... closed at once: table full, or the guest never answered
+    std::uint64_t terminated = 0;       // flows handed to the stream hook's handler
+    std::uint64_t spliced_later = 0;    // ... of which the handler passed on to a host socket
 };
 
 class TcpEngine {
@@ -71,6 +78,24 @@ public:
     // frames the engine originates (a forward's SYN). Until the guest's is known, a
     // forward's SYN waits (it is retried on the retransmission timer).
     void set_macs(const MacAddr& guest, const MacAddr& ours) noexcept;
+
+    // The hook asked about every new guest connection from now on (null: every flow is
+    // spliced). It must outlive the engine or be unset first.
+    void set_stream_hook(StreamHook* hook) noexcept;
+
+    // A terminated flow's handler answers (stream_hook.hpp). Each returns false, and changes
+    // nothing, for an id whose flow is gone or is not a terminated flow.
+    //   accept_stream: the guest's SYN-ACK goes out (false too once accepted already).
+    //   reset_stream: a RST to the guest; the engine closes its end of the stream.
+    //   splice_stream: `host_fd`, a connected TCP socket, takes the place of the stream, and
+    //     the flow runs on the fast path from here (accepted too, if it was not yet). Only
+    //     when nothing is in between: the handler has read every byte the guest sent, and
+    //     every byte the handler wrote has been acknowledged by the guest; otherwise false,
+    //     and host_fd stays the caller's. On true the engine owns host_fd and has closed its
+    //     end of the stream (the handler sees EPOLLHUP and closes its own).
+    bool accept_stream(StreamId id, Millis now) noexcept;
+    bool reset_stream(StreamId id) noexcept;
+    bool splice_stream(StreamId id, int host_fd, Millis now) noexcept;
 
     // A TCP segment from the guest that the Filter passed. Returns false when the segment is
     // not the engine's (no flow for its 5-tuple and not a new connection).
