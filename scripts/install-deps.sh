@@ -8,6 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libssh-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # wildcard host patterns: the Public Suffix List and libpsl to read it
+  libpsl-dev publicsuffix
   # the egress filter (netd): host-side DNS, its own seccomp filter
   libc-ares-dev libseccomp-dev
   # fuzzing: clang with libFuzzer

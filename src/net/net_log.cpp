@@ -7,6 +7,7 @@
 #include "sbx/instance/layout.hpp"
 #include "sbx/util/error.hpp"
 #include "sbx/util/paths.hpp"
+#include "sbx/util/public_suffix.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -316,8 +317,8 @@ std::string parent_of(const std::string& name) {
         return {};
     }
     std::string parent = name.substr(dot + 1);
-    // Never suggest "*.com": the parent needs two labels.
-    return parent.find('.') == std::string::npos ? std::string{} : parent;
+    // Never suggest what the profile refuses: "*.com", "*.github.io", "*.s3.amazonaws.com".
+    return broad_wildcard(parent) ? std::string{} : parent;
 }
 
 std::string ports_list(const std::set<std::uint16_t>& ports, const char* sep) {

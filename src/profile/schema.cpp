@@ -6,6 +6,7 @@
 #include "schema.hpp"
 
 #include "sbx/util/fs.hpp"
+#include "sbx/util/public_suffix.hpp"
 #include "sbx/util/strings.hpp"
 
 #include <fmt/format.h>
@@ -198,16 +199,39 @@ bool is_ip_literal(const std::string& s) {
            ::inet_pton(AF_INET6, s.c_str(), buf.data()) == 1;
 }
 
-// Suffixes under which unrelated parties own names: a wildcard over them allows strangers.
-const std::set<std::string>& public_suffixes() {
-    static const std::set<std::string> k_suffixes = {
-        "co.uk", "org.uk", "ac.uk", "gov.uk", "me.uk", "com.au", "net.au", "org.au", "co.jp",
-        "ne.jp", "or.jp", "com.br", "com.cn", "co.in", "co.nz", "co.za", "com.mx", "com.tr",
-        "co.kr", "com.tw", "com.sg", "com.hk", "github.io", "gitlab.io", "herokuapp.com",
-        "appspot.com", "cloudfront.net", "amazonaws.com", "azurewebsites.net", "vercel.app",
-        "netlify.app", "pages.dev", "workers.dev", "blogspot.com", "web.app", "firebaseapp.com",
-        "ngrok.io", "ngrok-free.app", "trycloudflare.com", "duckdns.org", "glitch.me"};
-    return k_suffixes;
+// Why "*.DOMAIN" is refused and what to write instead (broad_wildcard says whether it is).
+std::string broad_wildcard_problem(const std::string& pattern, const std::string& domain, const BroadWildcard& b) {
+    std::string reason;
+    switch (b.reach) {
+        case WildcardReach::top_level:
+            reason = fmt::format("it allows names owned by anyone under \"{}\"", domain);
+            break;
+        case WildcardReach::public_suffix:
+            reason = fmt::format("\"{}\" is a public suffix, so it allows names owned by anyone under it", b.suffix);
+            break;
+        case WildcardReach::suffix_children:
+            reason = fmt::format("every name directly under \"{}\" is a public suffix, so it allows names owned by anyone",
+                                 b.suffix);
+            break;
+        case WildcardReach::suffix_beneath:
+            reason = fmt::format("it takes in the public suffix \"{}\", so it allows names owned by anyone under that",
+                                 b.suffix);
+            break;
+        case WildcardReach::wildcard_dns:
+            return fmt::format("\"{}\" is too broad: \"{}\" is a wildcard-DNS service (every name under it resolves "
+                               "to the address its labels spell), so the guest would choose the address; name the "
+                               "host itself or its address",
+                               pattern, b.suffix);
+    }
+    // The nearest wildcard that would pass ("*.example.github.io", "*.example.x.compute-1...").
+    std::string example = domain;
+    for (int depth = 0; depth < 3; ++depth) {
+        example = "example." + example;
+        if (!broad_wildcard(example)) {
+            return fmt::format("\"{}\" is too broad: {}; name the domain, as in \"*.{}\"", pattern, reason, example);
+        }
+    }
+    return fmt::format("\"{}\" is too broad: {}; name the hosts themselves", pattern, reason);
 }
 
 // A host pattern for an allow rule or a secret: "api.example.com" or "*.example.com".
@@ -236,11 +260,12 @@ std::optional<std::string> check_host_pattern(std::string text, std::string& why
         why = fmt::format("\"{}\" is not a valid host name", text);
         return std::nullopt;
     }
-    if (wildcard && (rest.find('.') == std::string_view::npos || public_suffixes().count(std::string(rest)))) {
-        why = fmt::format("\"{}\" is too broad: it allows names owned by anyone under \"{}\"; "
-                          "name the domain, as in \"*.example.{}\"",
-                          text, rest, rest);
-        return std::nullopt;
+    if (wildcard) {
+        std::string domain(rest);
+        if (auto broad = broad_wildcard(domain)) {
+            why = broad_wildcard_problem(text, domain, *broad);
+            return std::nullopt;
+        }
     }
     return text;
 }

@@ -219,7 +219,10 @@ TEST(NetSuggest, GroupsMergesAndFoldsSubdomains) {
         rec("x.example", "udp", 5353),        rec("x.example", "icmp", 0),
         rec("", "tcp", 22, "203.0.113.5"),    rec("denied.example", "tcp", 443, "198.51.100.2", "deny"),
         rec("one.com", "tcp", 443),           rec("two.com", "tcp", 443),
-        rec("three.com", "tcp", 443),
+        rec("three.com", "tcp", 443),         rec("a.github.io", "tcp", 443),
+        rec("b.github.io", "tcp", 443),       rec("c.github.io", "tcp", 443),
+        rec("a.s3.amazonaws.com", "tcp", 443), rec("b.s3.amazonaws.com", "tcp", 443),
+        rec("c.s3.amazonaws.com", "tcp", 443),
     };
     LogRecord dns = rec("queried.example", "udp", 0);
     dns.dns = true;
@@ -239,6 +242,11 @@ TEST(NetSuggest, GroupsMergesAndFoldsSubdomains) {
     EXPECT_TRUE(has("{ host = \"x.example\", proto = \"icmp\" }"));
     EXPECT_TRUE(has("{ cidr = \"203.0.113.5/32\", ports = [22] }"));
     EXPECT_TRUE(has("\"one.com:443\"")) << "never *.com";
+    // Never what the profile refuses: a wildcard over a public suffix.
+    EXPECT_TRUE(has("\"a.github.io:443\"")) << testing::PrintToString(entries);
+    EXPECT_TRUE(has("\"c.s3.amazonaws.com:443\"")) << testing::PrintToString(entries);
+    EXPECT_FALSE(has("\"*.github.io:443\""));
+    EXPECT_FALSE(has("\"*.s3.amazonaws.com:443\""));
     for (const auto& e : entries) {
         EXPECT_EQ(e.find("denied.example"), std::string::npos) << "only learn records count";
         EXPECT_EQ(e.find("queried.example"), std::string::npos) << "a lookup alone is not a destination";

@@ -61,7 +61,7 @@ TEST(PlanGolden, WebdevProfileOnKvm) {
 TEST(Plan, CompilesTheNetworkSection) {
     test::TempDir dir;
     auto prof = profile::load_profile_file(dir.write("n.toml", R"([network]
-allow = ["github.com:22,443", "*.githubusercontent.com:443",
+allow = ["github.com:22,443", "*.github.com:443",
          { cidr = "140.82.112.0/20", ports = [22] },
          { host = "ntp.example.org", ports = [123], proto = "udp" },
          { host = "ollama.lan", ports = [11434], private = true }]
@@ -79,7 +79,7 @@ learn = true
     EXPECT_EQ(pol.rules[0].protos, static_cast<std::uint8_t>(net::Proto::tcp));
     EXPECT_EQ(pol.rules[0].source, "github.com:22,443");
     EXPECT_EQ(pol.rules[1].kind, net::Rule::Kind::suffix);
-    EXPECT_EQ(pol.rules[1].name, "githubusercontent.com");
+    EXPECT_EQ(pol.rules[1].name, "github.com");
     EXPECT_EQ(pol.rules[2].kind, net::Rule::Kind::cidr);
     EXPECT_EQ(pol.rules[2].cidr.to_string(), "140.82.112.0/20");
     EXPECT_EQ(pol.rules[3].protos, static_cast<std::uint8_t>(net::Proto::udp));

@@ -39,7 +39,7 @@ type = "9p"
 [network]
 policy = "allowlist"
 learn = true
-allow = ["GitHub.com:443,22", "*.githubusercontent.com:443",
+allow = ["GitHub.com:443,22", "*.github.com:443",
          { cidr = "140.82.113.7/32", ports = [22] },
          { host = "ollama.lan", ports = [11434], private = true },
          { host = "ntp.example.org", ports = [123], proto = "udp" },
@@ -81,7 +81,7 @@ script = "setup.sh"
     EXPECT_EQ(net.allow[0].ports, (std::vector<std::uint16_t>{22, 443}));
     EXPECT_EQ(net.allow[0].protos, static_cast<std::uint8_t>(profile::Proto::tcp));
     EXPECT_EQ(net.allow[0].source, "GitHub.com:443,22");
-    EXPECT_EQ(net.allow[1].host, "*.githubusercontent.com");
+    EXPECT_EQ(net.allow[1].host, "*.github.com");
     EXPECT_EQ(net.allow[2].cidr, "140.82.113.7/32");
     EXPECT_TRUE(net.allow[3].allow_private);
     EXPECT_EQ(net.allow[4].protos, static_cast<std::uint8_t>(profile::Proto::udp));

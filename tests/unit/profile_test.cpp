@@ -78,6 +78,28 @@ TEST(Profile, AllProblemsReportedAtOnce) {
               f + ":7:8: ssh.user: \"root\" is not a valid user name (lowercase, not root, at most 32 characters)");
 }
 
+// Every place a host pattern is read names the public suffix and the next step.
+TEST(Profile, WildcardOverAPublicSuffixNamesTheSuffix) {
+    TempDir dir;
+    auto file = dir.write("w.toml",
+                          "[network]\n"
+                          "allow = [{ host = \"*.s3.amazonaws.com\", ports = [443] }]\n"
+                          "[secrets.TOKEN]\n"
+                          "from_env = \"TOKEN\"\n"
+                          "hosts = [\"*.compute-1.amazonaws.com\", \"*.sslip.io\", \"*.bucket.s3.amazonaws.com\"]\n");
+    std::string f = file.string();
+    EXPECT_EQ(error_of(file),
+              f + ":2:19: network.allow[0].host: \"*.s3.amazonaws.com\" is too broad: \"s3.amazonaws.com\" is a "
+                  "public suffix, so it allows names owned by anyone under it; name the domain, as in "
+                  "\"*.example.s3.amazonaws.com\"\n" +
+              f + ":5:10: secrets.TOKEN.hosts[0]: \"*.compute-1.amazonaws.com\" is too broad: every name directly "
+                  "under \"compute-1.amazonaws.com\" is a public suffix, so it allows names owned by anyone; name "
+                  "the domain, as in \"*.example.example.compute-1.amazonaws.com\"\n" +
+              f + ":5:39: secrets.TOKEN.hosts[1]: \"*.sslip.io\" is too broad: \"sslip.io\" is a wildcard-DNS "
+                  "service (every name under it resolves to the address its labels spell), so the guest would "
+                  "choose the address; name the host itself or its address");
+}
+
 TEST(Profile, CpusOutOfRange) {
     TempDir dir;
     auto file = dir.write("w.toml", "[vm]\ncpus = 0\n");
