@@ -333,6 +333,7 @@ bool Netd::read_guest() {
             }
             break;
         }
+        m_tcp->flush_acks();  // one ACK per flow for what this read brought
         if (static_cast<std::size_t>(n) < space.size()) {
             break;  // drained for now
         }

@@ -7,11 +7,12 @@
 // guest's SYN retransmissions meanwhile are ignored (never dialled twice).
 //
 //   Guest -> host: a segment at the next expected byte (rcv_nxt) is written with one
-//   non-blocking send(); the guest is ACKed for what the kernel took, and nothing more. There
+//   non-blocking send(); the guest is ACKed for what the kernel took, and nothing more (one
+//   ACK per batch of segments, flush_acks(), unless a write fell short or a gap showed). There
 //   is no reassembly queue: a segment beyond rcv_nxt gets a duplicate ACK and the guest sends
 //   again; one before rcv_nxt is trimmed. The window announced is the free space of the
-//   socket's send buffer (SO_SNDBUF - SIOCOUTQ, halved for the kernel's own overhead), so a
-//   guest that respects it is never dropped. When the buffer fills, EPOLLOUT is armed and
+//   socket's send buffer (SO_MEMINFO: the buffer less the memory queued, as the kernel
+//   counts before it takes a write), so a guest that respects it is rarely cut short. When the buffer fills, EPOLLOUT is armed and
 //   a window update goes out once it drains.
 //
 //   Host -> guest: the socket is read with MSG_PEEK, from the first byte the guest has not
@@ -34,7 +35,7 @@
 //   Terminated flows (stream_hook.hpp): when the StreamHook routes a new connection to a
 //   handler, the flow's socket is the engine's end of an AF_UNIX socketpair instead of a host
 //   socket, and everything above holds unchanged (MSG_PEEK with SO_PEEK_OFF, which AF_UNIX
-//   has; the window from SO_SNDBUF - SIOCOUTQ; acknowledged bytes read into the discard
+//   has; the window from SO_MEMINFO; acknowledged bytes read into the discard
 //   buffer, as AF_UNIX has no MSG_TRUNC discard). Such a flow waits in `connecting` without
 //   a timer of its own until the handler accepts it (the SYN-ACK) or resets it; after the
 //   connect timeout it is refused like a host connect that never finished. splice_stream()
@@ -70,6 +71,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -166,12 +168,14 @@ struct Flow {
     bool host_eof = false;       // the peer's FIN was seen
     bool fin_sent = false;       // our FIN to the guest is in flight or acknowledged
     bool fin_ever = false;       // a FIN went out once, at fin_seq
-    bool guest_blocked = false;  // the socket's send buffer was full: EPOLLOUT armed
+    bool guest_blocked = false;  // the socket's send buffer was full or our window 0: EPOLLOUT armed
     bool waiting_room = false;   // on the resume list
     bool peek_offset = false;    // SO_PEEK_OFF works on this socket
     bool inbound = false;        // a forward's connection: the host opened it
     bool syn_sent_once = false;  // (inbound) our SYN reached the queue at least once
     bool stream = false;         // terminated: fd is the engine's end of the handler's socketpair
+    bool ack_due = false;        // the guest's data awaits our ACK (flush_acks)
+    bool in_acks = false;        // on Impl::acks
     std::uint8_t guest_wscale = k_no_wscale;  // the guest's shift, k_no_wscale: no scaling
     std::uint8_t retries = 0;
     std::uint8_t dup_acks = 0;
@@ -220,6 +224,7 @@ struct TcpEngine::Impl {
     std::vector<std::uint32_t> active;   // open flows, in no order (timers walk only these)
     std::vector<std::uint32_t> waiting;  // flows that stopped for want of queue space
     std::vector<std::uint32_t> resuming;  // resume()'s copy of `waiting`
+    std::vector<std::uint32_t> acks;      // flows with an ACK deferred (defer_ack)
     Millis next_scan = 0;
     std::unique_ptr<std::byte[]> discard;
     std::array<std::byte, k_max_crafted_frame> scratch{};
@@ -248,6 +253,7 @@ struct TcpEngine::Impl {
         active.reserve(capacity);
         waiting.reserve(capacity);
         resuming.reserve(capacity);
+        acks.reserve(capacity);
         epfd = ::epoll_create1(EPOLL_CLOEXEC);
         if (epfd < 0) {
             throw_errno("netd: epoll_create1", errno);
@@ -346,25 +352,45 @@ struct TcpEngine::Impl {
         return k_eth + (f.v6 ? 40 : 20) + k_tcp_hdr + options;
     }
 
-    // The window we announce, unscaled: what the socket's send buffer can still take.
+    // The window we announce, unscaled: what the socket's send buffer can still take, read
+    // in one SO_MEMINFO call. For TCP that is the send buffer less the memory its queue holds
+    // (the kernel's own test before it takes a write; the queue's skbs carry little overhead
+    // beyond their payload, since small writes are appended to the tail skb). An AF_UNIX
+    // stream (a terminated flow) queues one skb per write and charges its full size: half the
+    // free space, as overhead for short writes.
     std::uint32_t our_window(const Flow& f) const noexcept {
         if (f.guest_fin || f.fd < 0) {
             return 0;
         }
-        int sndbuf = 0;
-        socklen_t len = sizeof sndbuf;
-        int queued = 0;
-        if (::getsockopt(f.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) != 0 ||
-            ::ioctl(f.fd, SIOCOUTQ, &queued) != 0) {
+        std::array<std::uint32_t, SK_MEMINFO_VARS> mem{};
+        socklen_t len = sizeof mem;
+        if (::getsockopt(f.fd, SOL_SOCKET, SO_MEMINFO, mem.data(), &len) != 0 || len < sizeof mem) {
             return 0;
         }
-        long room = (static_cast<long>(sndbuf) - queued) / 2;
+        long sndbuf = mem[SK_MEMINFO_SNDBUF];
+        long room = f.stream ? (sndbuf - static_cast<long>(mem[SK_MEMINFO_WMEM_ALLOC])) / 2
+                             : sndbuf - static_cast<long>(mem[SK_MEMINFO_WMEM_QUEUED]);
         return room > 0 ? static_cast<std::uint32_t>(room) : 0;
     }
 
     std::uint16_t window_field(const Flow& f, std::uint32_t window) const noexcept {
         std::uint32_t shift = f.guest_wscale == k_no_wscale ? 0 : k_our_wscale;
         return static_cast<std::uint16_t>(std::min<std::uint32_t>(window >> shift, 0xffff));
+    }
+
+    // The window field of a frame to the guest. A window that cannot take a full segment
+    // arms EPOLLOUT (unless `watch` is false: the update EPOLLOUT itself sent), so that an
+    // update goes out once the socket has room: the guest sends nothing into a window that
+    // small (RFC 9293 3.8.6.2.1) and probes it only on its backed-off persist timer.
+    std::uint16_t announce(Flow& f, bool watch = true) noexcept {
+        std::uint32_t window = our_window(f);
+        std::uint16_t field = window_field(f, window);
+        if (watch && window < f.mss && !f.guest_blocked && !f.guest_fin && f.fd >= 0 &&
+            f.state == State::established) {
+            f.guest_blocked = true;
+            arm(f, k_read_events | EPOLLOUT);
+        }
+        return field;
     }
 
     // Writes Ethernet, IP and TCP headers in front of `payload` bytes already at
@@ -432,7 +458,7 @@ struct TcpEngine::Impl {
     }
 
     // A frame without payload (ACK, FIN, RST, SYN-ACK). False when the queue has no room.
-    bool send_control(Flow& f, std::uint8_t flags, std::uint32_t seq) noexcept {
+    bool send_control(Flow& f, std::uint8_t flags, std::uint32_t seq, bool watch = true) noexcept {
         bool syn = (flags & k_tcp_syn) != 0;
         std::size_t options = syn ? k_syn_options : 0;
         std::size_t size = header_len(f, options);
@@ -458,11 +484,15 @@ struct TcpEngine::Impl {
             }
         }
         std::uint16_t window = 0;
-        if ((flags & k_tcp_rst) == 0) {
-            std::uint32_t w = our_window(f);
-            window = syn ? static_cast<std::uint16_t>(std::min<std::uint32_t>(w, 0xffff)) : window_field(f, w);
+        if (syn) {
+            window = static_cast<std::uint16_t>(std::min<std::uint32_t>(our_window(f), 0xffff));
+        } else if ((flags & k_tcp_rst) == 0) {
+            window = announce(f, watch);
         }
         write_headers(o, f, seq, flags, 0, options, window);
+        if ((flags & k_tcp_ack) != 0) {
+            f.ack_due = false;
+        }
         auto prefix = stream_prefix(size);
         std::memcpy(tail.data(), prefix.data(), prefix.size());
         out.advance(Deframer::k_header + size, 1);
@@ -936,7 +966,7 @@ struct TcpEngine::Impl {
                 break;
             }
             std::size_t frames = 0, bytes = 0, left = fresh;
-            std::uint16_t window_value = window_field(f, our_window(f));
+            std::uint16_t window_value = announce(f);
             for (std::size_t i = 0; left > 0; ++i) {
                 std::size_t len = std::min<std::size_t>(left, f.mss);
                 left -= len;
@@ -950,6 +980,7 @@ struct TcpEngine::Impl {
                 bytes = static_cast<std::size_t>(rec - tail.data()) + Deframer::k_header + size;
             }
             out.advance(bytes, frames);
+            f.ack_due = false;  // every data frame carries rcv_nxt
             if (seq_lt(f.snd_max, f.snd_nxt)) {
                 f.snd_max = f.snd_nxt;
             }
@@ -1112,6 +1143,8 @@ struct TcpEngine::Impl {
         bool fin = (flags & k_tcp_fin) != 0;
         if (p.tcp_payload_len > 0 || fin) {
             guest_data(f, tcp.subspan(tcp.size() - p.tcp_payload_len), p.tcp_seq, fin);
+        } else if (seq_lt(p.tcp_seq, f.rcv_nxt)) {
+            send_ack(f);  // a zero-window probe or a keepalive (one byte before rcv_nxt): our window
         }
         if (f.state == State::free) {
             return true;
@@ -1163,12 +1196,42 @@ struct TcpEngine::Impl {
                 f.guest_blocked = true;
                 arm(f, k_read_events | EPOLLOUT);
             }
-        } else if (fin) {
+            send_ack(f);  // at once: the window shrank, and the rest must be sent again
+            return;
+        }
+        if (fin) {
             f.rcv_nxt += 1;
             f.guest_fin = true;
             ::shutdown(f.fd, SHUT_WR);
         }
-        send_ack(f);
+        defer_ack(f);
+    }
+
+    // One ACK for every segment of a batch the guest sent (flush_acks(), once netd has handled
+    // what one read from QEMU brought): the guest hears the same, with fewer frames and fewer
+    // window reads. A frame that goes out to the guest before it carries the ACK anyway.
+    void defer_ack(Flow& f) noexcept {
+        f.ack_due = true;
+        if (!f.in_acks) {
+            f.in_acks = true;
+            acks.push_back(number(f));
+        }
+    }
+
+    void flush_acks() noexcept {
+        std::size_t kept = 0;
+        for (std::uint32_t n : acks) {
+            Flow& f = flows[n];
+            if (!f.in_acks) {
+                continue;  // freed (and perhaps reused) since: not this entry's flow
+            }
+            if (f.ack_due && !send_control(f, k_tcp_ack, f.snd_nxt)) {
+                acks[kept++] = n;  // no room in the queue: again on the next flush
+                continue;
+            }
+            f.in_acks = false;
+        }
+        acks.resize(kept);
     }
 
     void socket_event(Flow& f, std::uint32_t events, Millis now) noexcept {
@@ -1209,7 +1272,7 @@ struct TcpEngine::Impl {
         if ((events & EPOLLOUT) != 0 && f.guest_blocked) {
             f.guest_blocked = false;
             arm(f, k_read_events);
-            send_ack(f);  // the window update
+            send_control(f, k_tcp_ack, f.snd_nxt, false);  // the window update
         }
         send_data(f, now);
         if (f.state != State::free) {
@@ -1386,8 +1449,13 @@ void TcpEngine::process(Millis now) noexcept {
     }
 }
 
+void TcpEngine::flush_acks() noexcept {
+    m_impl->flush_acks();
+}
+
 void TcpEngine::resume(Millis now) noexcept {
     Impl& m = *m_impl;
+    m.flush_acks();
     m.resuming.swap(m.waiting);  // both reserved to capacity: no allocation
     for (std::uint32_t idx : m.resuming) {
         m.flows[idx].waiting_room = false;
@@ -1422,7 +1490,7 @@ void TcpEngine::timers(Millis now) noexcept {
 }
 
 std::optional<Millis> TcpEngine::next_deadline() const noexcept {
-    if (!m_impl->waiting.empty()) {
+    if (!m_impl->waiting.empty() || !m_impl->acks.empty()) {
         return 0;
     }
     if (m_impl->open == 0) {

@@ -15,8 +15,9 @@
 // new connection, and a terminated flow's bytes go to an in-process handler over a socketpair
 // (stream_hook.hpp) on the same data path.
 //
-// Not thread-safe; driven from netd's one poll loop: poll fd() for POLLIN, then process();
-// resume() once the output queue has room again; timers() when next_deadline() is due.
+// Not thread-safe; driven from netd's one poll loop: guest_segment() for each guest segment
+// and flush_acks() after each batch of them; poll fd() for POLLIN, then process(); resume()
+// once the output queue has room again; timers() when next_deadline() is due.
 
 #include "sbx/net/engine_io.hpp"
 #include "sbx/net/flow_table.hpp"
@@ -105,7 +106,10 @@ public:
     int fd() const noexcept;
     // Acts on the sockets' events (without blocking).
     void process(Millis now) noexcept;
-    // Lets flows that stopped for want of queue space send again.
+    // Sends the ACKs guest_segment() deferred: call once the frames one read from QEMU
+    // brought are all handled (resume() does too). One ACK then answers a batch of segments.
+    void flush_acks() noexcept;
+    // Lets flows that stopped for want of queue space send again (and flushes ACKs).
     void resume(Millis now) noexcept;
     // Retransmissions, connect and acknowledgement timeouts.
     void timers(Millis now) noexcept;
