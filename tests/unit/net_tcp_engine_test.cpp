@@ -224,6 +224,56 @@ TEST_P(TcpEngineTest, AGuestThatStopsReadingHoldsTheHostBack) {
     ::close(host);
 }
 
+TEST_P(TcpEngineTest, AZeroWindowProbeOrKeepaliveGetsOurAck) {
+    int host = connect_guest();
+    ASSERT_GE(host, 0);
+    got.clear();
+    seq -= 1;  // one byte before the next expected: what Linux sends for either
+    send(k_ack);
+    seq += 1;
+    pump([&] { return !got.empty(); }, 1000);
+    ASSERT_FALSE(got.empty()) << "the probe went unanswered";
+    EXPECT_EQ(got.front().p.tcp_flags, k_ack);
+    EXPECT_EQ(got.front().p.tcp_ack, seq);
+    ::close(host);
+}
+
+TEST_P(TcpEngineTest, AWindowTooSmallForASegmentIsUpdatedOnceTheHostReads) {
+    int host = connect_guest();
+    ASSERT_GE(host, 0);
+    int small = 16384;
+    ::setsockopt(host, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    // The guest sends within the window until it cannot take a full segment; the host reads
+    // nothing meanwhile.
+    Frame block = pattern(65480, 21);
+    std::uint32_t last_window = 0xffffffffu;
+    for (int i = 0; i < 400 && last_window >= 65480u; ++i) {
+        send(k_ack | k_psh, block);
+        pump([&] { return !got.empty(); });
+        ASSERT_FALSE(got.empty());
+        Seg s = got.back();
+        got.clear();
+        seq = s.p.tcp_ack;  // again from what the socket took
+        last_window = static_cast<std::uint32_t>(s.window) << TcpEngine::k_our_wscale;
+    }
+    ASSERT_LT(last_window, 65480u) << "the host socket never filled";
+    // The host drains its socket: an update comes without the guest sending anything.
+    ::fcntl(host, F_SETFL, O_NONBLOCK);
+    std::uint32_t update = 0;
+    pump([&] {
+        Frame sink(1u << 20);
+        while (::recv(host, sink.data(), sink.size(), 0) > 0) {
+        }
+        for (auto& s : got) {
+            update = std::max(update, static_cast<std::uint32_t>(s.window) << TcpEngine::k_our_wscale);
+        }
+        got.clear();
+        return update >= 65480u;
+    }, 5000);
+    EXPECT_GE(update, 65480u) << "no window update: the guest would wait on its persist timer";
+    ::close(host);
+}
+
 int connect_client(std::uint16_t port, std::uint16_t& client_port) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
