@@ -232,12 +232,6 @@ Netd::Netd(NetdConfig config)
             m_dgram->add_forward(f);
         }
     }
-    if (!ping_sockets_work()) {
-        std::fprintf(stderr,
-                     "netd: ICMP echo (ping) is off: this host's net.ipv4.ping_group_range does not include "
-                     "netd's group %u; allowed echo requests are dropped\n",
-                     static_cast<unsigned>(::getgid()));
-    }
     m_resolver = std::make_unique<Resolver>(config.resolv_conf, *this);
     m_fds.reserve(4096);
 
@@ -638,6 +632,20 @@ int run_netd(NetdConfig config) {
     // Reading the config (its JSON tree, the rule list) left freed heap behind: give it back.
     ::malloc_trim(0);
     std::fprintf(stderr, "netd: %s\n", summary.c_str());
+    // Everything that needs root is done: the forwards are bound (any port), the socket, the
+    // log and the stats file are open (written through those descriptors, never reopened).
+    if (auto root = drop_root(); root.dropped) {
+        std::fprintf(stderr, "netd: dropped root: uid %u, gid %u, no capabilities%s\n",
+                     static_cast<unsigned>(root.uid), static_cast<unsigned>(root.gid),
+                     root.bounding_cleared ? "" : " (the bounding set is kept: no CAP_SETPCAP)");
+    }
+    // Asked as the group netd runs as from here on.
+    if (!ping_sockets_work()) {
+        std::fprintf(stderr,
+                     "netd: ICMP echo (ping) is off: this host's net.ipv4.ping_group_range does not include "
+                     "netd's group %u; allowed echo requests are dropped\n",
+                     static_cast<unsigned>(::getgid()));
+    }
     auto sandbox = enter_sandbox();
     std::fprintf(stderr, "netd: sandboxed (no new privileges, seccomp allowlist of %zu rules)\n",
                  sandbox.allowed_syscalls);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A VM's life through the real CLI: up, ssh (exit codes, output), isolation, ls, down,
-# kill -9 of the supervisor, stale state and recovery, concurrent double up, rm.
+# A VM's life through the real CLI: up, ssh (exit codes, output), isolation, netd's privileges,
+# ls, down, kill -9 of the supervisor, stale state and recovery, concurrent double up, rm.
 source "$(dirname "$0")/lib.sh"
 require_vm_tools
 cd "$SBX_SOURCE_DIR"
@@ -35,6 +35,39 @@ sbx ls
 sbx ls | grep -E "^$name +running " >/dev/null || fail "sbx ls does not show $name running"
 sbx ls --json | grep >/dev/null '"status": "running"' || fail "sbx ls --json does not show running"
 sbx status "$name"
+
+step "netd runs with no capabilities, no new privileges and its seccomp filter; as nobody when sbx is root"
+dir=$SBX_HOME/vms/$name
+netd=$(sbx status "$name" --json | sed -n 's/.*"netd_pid": \([0-9]*\).*/\1/p')
+[ -n "$netd" ] && [ -r "/proc/$netd/status" ] || fail "no live netd pid in sbx status --json"
+grep -E '^(Uid|Gid|Groups|Cap[A-Za-z]+|NoNewPrivs|Seccomp):' "/proc/$netd/status"
+proc_field() { sed -n "s/^$1:[[:space:]]*//p" "/proc/$netd/status"; }
+[ "$(proc_field NoNewPrivs)" = 1 ] || fail "netd has no NoNewPrivs"
+[ "$(proc_field Seccomp)" = 2 ] || fail "netd has no seccomp filter (Seccomp: $(proc_field Seccomp))"
+for set in CapEff CapPrm; do
+  [ "$(proc_field $set)" = 0000000000000000 ] || fail "netd's $set is $(proc_field $set)"
+done
+if [ "$(id -u)" -eq 0 ]; then
+  for set in CapInh CapBnd CapAmb; do
+    [ "$(proc_field $set)" = 0000000000000000 ] || fail "netd's $set is $(proc_field $set)"
+  done
+  for id in $(proc_field Uid) $(proc_field Gid); do
+    [ "$id" -ne 0 ] || fail "netd runs with uid or gid 0: Uid $(proc_field Uid), Gid $(proc_field Gid)"
+  done
+  [ -z "$(proc_field Groups)" ] || fail "netd kept supplementary groups: $(proc_field Groups)"
+  # It still writes its stats and log, through descriptors it opened as root: the files keep
+  # their owner (sbx status, sbx net log and sbx rm read and remove them as root).
+  stats_updated() { sed -n 's/.*"updated_ms":\([0-9]*\).*/\1/p' "$dir/net-stats.json"; }
+  before=$(stats_updated)
+  sbx ssh "$name" -- true
+  sleep 1.5  # netd rewrites its counters about once a second
+  [ "$(stats_updated)" -gt "$before" ] || fail "netd's net-stats.json is not rewritten after the drop"
+  for f in net-stats.json net.jsonl; do
+    [ "$(stat -c %u "$dir/$f")" = 0 ] || fail "$f is owned by uid $(stat -c %u "$dir/$f"), not root"
+  done
+else
+  echo "skipped: netd's drop from root to nobody (sbx does not run as root; a user's netd keeps the user's uid)"
+fi
 
 step "the guest reaches nothing outside"
 port=$(sbx status "$name" --json | sed -n 's/.*"ssh_port": \([0-9]*\).*/\1/p')

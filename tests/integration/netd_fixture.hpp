@@ -252,6 +252,26 @@ protected:
         }
         EXPECT_NE(slurp(m_case / "netd.out").find(std::string(sbx::net::k_netd_ready_line)),
                   std::string::npos);
+        // These tests run as root, so every netd here runs as nobody once set up.
+        EXPECT_NE(slurp(m_case / "netd.err").find("netd: dropped root: uid "), std::string::npos)
+            << slurp(m_case / "netd.err");
+    }
+
+    // Serves TCP on the guest's `guest_port` and reads from it on the host through the forward
+    // at 127.0.0.1:`host_port` (retried while the guest's server comes up).
+    sbx::RunResult read_through_forward(std::uint16_t host_port, std::uint16_t guest_port) {
+        m_servers.push_back(spawn_logged({"ip", "netns", "exec", g_world.guest(), SBX_NET_PROBE, "tcp-serve",
+                                          "10.0.2.15", std::to_string(guest_port)},
+                                         m_case / "server.out", m_case / "server.err"));
+        sbx::RunResult r;
+        for (int i = 0; i < 20; ++i) {
+            r = in_ns(g_world.host(), {SBX_NET_PROBE, "tcp-read", "127.0.0.1", std::to_string(host_port), "2000"});
+            if (r.exit_code == 0) {
+                break;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        return r;
     }
 
     sbx::RunResult in_ns(const std::string& ns, std::vector<std::string> argv,

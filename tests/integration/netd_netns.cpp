@@ -3,6 +3,11 @@
 
 #include "netd_fixture.hpp"
 
+#include <sys/stat.h>
+
+#include <map>
+#include <sstream>
+
 using namespace sbx::netd_test;
 
 namespace {
@@ -35,6 +40,21 @@ std::vector<std::uint8_t> framed(std::uint16_t ethertype, const std::vector<std:
         out.push_back(static_cast<std::uint8_t>(len >> shift));
     }
     out.insert(out.end(), f.begin(), f.end());
+    return out;
+}
+
+// /proc/<pid>/status as key -> value ("Uid" -> "65534\t65534\t65534\t65534").
+std::map<std::string, std::string> proc_status(int pid) {
+    std::map<std::string, std::string> out;
+    std::istringstream in(slurp(fmt::format("/proc/{}/status", pid)));
+    for (std::string line; std::getline(in, line);) {
+        auto colon = line.find(':');
+        if (colon == std::string::npos) {
+            continue;
+        }
+        auto start = line.find_first_not_of(" \t", colon + 1);
+        out[line.substr(0, colon)] = start == std::string::npos ? "" : line.substr(start);
+    }
     return out;
 }
 
@@ -354,17 +374,7 @@ TEST_F(NetdNamespace, HostForwardReachesTheGuest) {
     auto c = config();
     c.forwards = {{12222, 7777, sbx::net::Proto::tcp}};
     start(c);
-    m_servers.push_back(spawn_logged(
-        {"ip", "netns", "exec", g_world.guest(), SBX_NET_PROBE, "tcp-serve", "10.0.2.15", "7777"},
-        m_case / "server.out", m_case / "server.err"));
-    sbx::RunResult r;
-    for (int i = 0; i < 20; ++i) {  // the guest's server needs a moment to listen
-        r = in_ns(g_world.host(), {SBX_NET_PROBE, "tcp-read", "127.0.0.1", "12222", "2000"});
-        if (r.exit_code == 0) {
-            break;
-        }
-        std::this_thread::sleep_for(100ms);
-    }
+    auto r = read_through_forward(12222, 7777);
     EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
@@ -376,4 +386,63 @@ TEST_F(NetdNamespace, ForwardOnAPortInUseIsAStartupErrorNamingThePort) {
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.output.find("127.0.0.1:18081"), std::string::npos) << r.output;
     EXPECT_FALSE(sbx::net::netd_socket_ready(c.socket));
+}
+
+// netd started as root (docs/network.md, "netd as a process"): it binds what needs root (here a
+// forward on port 81, below the unprivileged port range), then runs as nobody with no
+// capabilities, no new privileges and its seccomp filter, and still serves the forward and
+// writes its stats and log through the descriptors it opened as root, whose owner stays root.
+TEST_F(NetdNamespace, AsRootNetdDropsToNobodyAfterBindingAPrivilegedPort) {
+    auto c = config();
+    c.policy.rules = {name_rule("www.allowed.test", {80})};
+    c.forwards = {{81, 7777, sbx::net::Proto::tcp}};
+    start(c);
+    ASSERT_GT(m_netd.pid, 0);
+    ASSERT_NE(slurp(fmt::format("/proc/{}/cmdline", m_netd.pid)).find("_netd"), std::string::npos)
+        << "the pid is not netd's (ip netns exec execs it in place)";
+    auto st = proc_status(m_netd.pid);
+    for (const char* key : {"Uid", "Gid"}) {
+        std::istringstream ids(st[key]);
+        int n = 0;
+        for (unsigned id = 0; ids >> id; ++n) {
+            EXPECT_NE(id, 0u) << key << ": " << st[key];
+        }
+        EXPECT_EQ(n, 4) << key << ": " << st[key];  // real, effective, saved, filesystem
+    }
+    EXPECT_EQ(st["Groups"], "");
+    for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+        EXPECT_EQ(st[set], "0000000000000000") << set;
+    }
+    EXPECT_EQ(st["NoNewPrivs"], "1");
+    EXPECT_EQ(st["Seccomp"], "2");
+    std::cerr << "netd's /proc status: Uid " << st["Uid"] << ", Gid " << st["Gid"] << ", CapEff " << st["CapEff"]
+              << ", CapPrm " << st["CapPrm"] << ", CapBnd " << st["CapBnd"] << ", NoNewPrivs " << st["NoNewPrivs"]
+              << ", Seccomp " << st["Seccomp"] << "\n";
+
+    auto r = read_through_forward(81, 7777);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+
+    // Outbound as nobody: the resolver and a new host socket; a denial to log and count.
+    auto fetched = curl("http://www.allowed.test/");
+    EXPECT_EQ(fetched.exit_code, 0) << fetched.output;
+    EXPECT_EQ(fetched.output, k_body);
+    EXPECT_EQ(curl("http://denied.test/").exit_code, 6);
+    std::optional<sbx::net::NetStats> stats;
+    for (auto deadline = Clock::now() + 4s; Clock::now() < deadline; std::this_thread::sleep_for(100ms)) {
+        stats = sbx::net::read_stats(m_case / "net-stats.json");
+        if (stats && stats->counters.dns_denied > 0 && stats->counters.flows_allowed > 0) {
+            break;
+        }
+    }
+    ASSERT_TRUE(stats);
+    EXPECT_GT(stats->counters.dns_denied, 0u) << slurp(m_case / "net-stats.json");
+    EXPECT_GT(stats->counters.flows_allowed, 0u) << slurp(m_case / "net-stats.json");
+    EXPECT_TRUE(wait_decision("allow", "allowed", "www.allowed.test", 80));
+    EXPECT_TRUE(wait_decision("deny", "not_in_allowlist", "denied.test"));
+    for (const auto& f : {m_case / "net-stats.json", log_path()}) {
+        struct stat sb {};
+        ASSERT_EQ(::stat(f.c_str(), &sb), 0) << f;
+        EXPECT_EQ(sb.st_uid, 0u) << f;
+        EXPECT_EQ(sb.st_mode & 0777, 0600u) << f;
+    }
 }
