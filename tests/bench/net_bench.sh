@@ -25,7 +25,7 @@
 #   BUILD_DIR  sbx and, under tests/, frame_relay, conn_rate, net_probe  (default: build/release)
 #   OUT_DIR    net_bench.dat, net_bench_rounds.dat, net_bench.png  (default: docs)
 #   CONFIGS    a subset, e.g. "netd-open passt"  (default: all six)
-#   SETTLE     at most this many seconds netd-allow1000 idles after its tests, until libslirp has
+#   SETTLE     at most this many seconds netd-allow1000 idles after its tests, until the TCP engine has
 #              freed the closed connections' sockets, before its RSS is read again (default 40)
 #   KEEP=1     keep the run's folder (logs, configs) in /tmp/sbxt-PID
 #
@@ -318,8 +318,8 @@ for r in $(seq "$rounds"); do
         read -r rss_conn hwm <<<"$(rss_kib "$backend_pid")"
         rss_settled=nan settled_s=nan
         if [[ $c == netd-allow1000 ]] && ((settle > 0)); then
-            # libslirp keeps a closed connection's socket (and its fd) through its TIME_WAIT:
-            # wait until netd holds no more fds than before the test, then read RSS again.
+            # A closed connection's host socket goes once both FINs are acknowledged: wait
+            # until netd holds no more fds than before the test, then read RSS again.
             for settled_s in $(seq 0 "$settle"); do
                 (($(fds "$backend_pid") <= fds_before + 2)) && break
                 sleep 1
@@ -383,7 +383,7 @@ grep -v '^#' "$summary" | while read -r c um ul uh dm dl dh cm cl ch p50 ri rc h
         "$(if ((failed > 0)); then echo "  ($failed failed tests)"; fi)"
 done
 awk '$1 == "netd-allow1000" && $15 != "nan" {
-    printf "netd-allow1000: libslirp had freed the closed connections after %.0f s (median); RSS then %.0f MiB\n", $16, $15 / 1024
+    printf "netd-allow1000: the TCP engine had freed the closed connections after %.0f s (median); RSS then %.0f MiB\n", $16, $15 / 1024
 }' "$summary"
 echo
 echo "ratios of medians (upload, download, conn/s); above 1: faster than the reference"
@@ -401,7 +401,7 @@ echo
 gnuplot <<EOF
 set terminal pngcairo size 1500,500 font "sans,10"
 set output "$out/net_bench.png"
-set multiplot layout 1,3 title "sbx netd vs libslirp and passt: median of $rounds rounds, bars min-max ($(nproc) CPUs, load $load_start)"
+set multiplot layout 1,3 title "sbx netd vs passt and slirp4netns: median of $rounds rounds, bars min-max ($(nproc) CPUs, load $load_start)"
 set style data histograms
 set style histogram errorbars gap 2 lw 1
 set style fill solid 0.8 border -1

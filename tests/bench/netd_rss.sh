@@ -3,17 +3,17 @@
 # (tests/integration/netns_harness.sh): `sbx _netd` with an allowlist of COUNT name rules
 # (n0.load.test .. nCOUNT-1.load.test, tcp/7777), a guest that resolves every name through netd
 # (COUNT pins: each name has an address of its own, 45.0.x.y) and then opens one TCP
-# connection to each and holds them all (COUNT flows in the filter, COUNT sockets in libslirp).
+# connection to each and holds them all (COUNT flows in the filter, COUNT host sockets in the TCP engine).
 #
 #   tests/bench/netd_rss.sh [COUNT]          (root; default 10000)
 #   BUILD_DIR  sbx and, under tests/, frame_relay, conn_hold, net_probe  (default: build/release)
 #   OUT        the data file (default: docs/netd_rss.dat)
 #   MTU        the guest link's MTU, netd's guest.mtu and the tap's (default 65520, sbx's)
-#   SETTLE     at most this many seconds for libslirp to free the closed sockets (default 90)
+#   SETTLE     at most this many seconds for the TCP engine to free the closed sockets (default 90)
 #   KEEP=1     keep the run's folder in /tmp/sbxt-PID
 #
 # netd's VmRSS is read: after start (the rules compiled, the guest attached), after the pins,
-# with every connection open, after the guest closed them all and libslirp freed its sockets
+# with every connection open, after the guest closed them all and the TCP engine freed its sockets
 # (netd's fd count back to where it was), plus VmHWM. The guest's DNS queries are not capped
 # here (limits.dns_per_second is raised: at the default 100/s, 10 000 names take 100 s); the
 # tables' sizes are the defaults (16384 flows, 16384 pins).
@@ -160,7 +160,7 @@ fds_flows=$(fds "$netd_pid")
 stats_flows=$(jq -c '{flows_allowed, flows_denied, dns_allowed, flow_evictions, pin_evictions}' "$dir/net-stats.json" 2>/dev/null || echo '{}')
 log "all open: VmRSS $rss_flows KiB, $fds_flows fds, $stats_flows"
 
-# ---- the guest closes them all; libslirp frees its sockets ----
+# ---- the guest closes them all; the TCP engine frees its sockets ----
 kill -TERM "$client_pid"
 wait "$client_pid" 2>/dev/null || true
 settled_s=nan
