@@ -338,6 +338,9 @@ struct Filter::Impl {
             std::memcpy(d.name, name.data(), n);
         }
         d.name[n] = '\0';
+        if (v == Verdict::deny) {
+            ++counters.denied_by_reason[static_cast<std::size_t>(r)];
+        }
         if (limited && !log_due(d, now)) {
             return;
         }

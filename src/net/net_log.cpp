@@ -114,36 +114,51 @@ void DecisionLog::make_room(std::uint64_t need) noexcept {
     if (m_size + need <= k_log_cap) {
         return;
     }
-    // Keep the newest k_log_keep bytes, from a line start.
-    std::uint64_t keep = std::min<std::uint64_t>(m_size, k_log_keep);
-    std::vector<char> tail;
+    // Keep the first whole lines within k_log_head bytes (what was tried first), a gap line,
+    // and the newest k_log_keep bytes from a line start.
+    std::vector<char> head, tail;
     try {
-        tail.resize(static_cast<std::size_t>(keep));
+        head.resize(static_cast<std::size_t>(std::min<std::uint64_t>(m_size, k_log_head)));
+        tail.resize(static_cast<std::size_t>(std::min<std::uint64_t>(m_size, k_log_keep)));
     } catch (...) {
-        keep = 0;
+        head.clear();
+        tail.clear();
     }
-    std::size_t got = 0;
-    while (got < keep) {
-        ssize_t r = ::pread(m_fd, tail.data() + got, static_cast<std::size_t>(keep) - got,
-                            static_cast<off_t>(m_size - keep + got));
-        if (r <= 0) {
-            break;
+    auto read_at = [this](std::vector<char>& buf, std::uint64_t at) {
+        std::size_t got = 0;
+        while (got < buf.size()) {
+            ssize_t r = ::pread(m_fd, buf.data() + got, buf.size() - got, static_cast<off_t>(at + got));
+            if (r <= 0) {
+                break;
+            }
+            got += static_cast<std::size_t>(r);
         }
-        got += static_cast<std::size_t>(r);
-    }
+        return got;
+    };
+    std::size_t head_got = read_at(head, 0);
+    auto last_nl = std::find(std::make_reverse_iterator(head.begin() + static_cast<std::ptrdiff_t>(head_got)),
+                             head.rend(), '\n');
+    std::size_t head_len = last_nl == head.rend() ? 0 : static_cast<std::size_t>(head.rend() - last_nl);
+    std::uint64_t tail_at = m_size - tail.size();
+    std::size_t tail_got = tail_at >= head_len ? read_at(tail, tail_at) : 0;
     std::size_t start = 0;
-    if (got > 0 && keep < m_size) {
-        auto nl = std::find(tail.begin(), tail.begin() + static_cast<std::ptrdiff_t>(got), '\n');
-        start = nl == tail.begin() + static_cast<std::ptrdiff_t>(got)
-                    ? got
+    if (tail_got > 0) {
+        auto nl = std::find(tail.begin(), tail.begin() + static_cast<std::ptrdiff_t>(tail_got), '\n');
+        start = nl == tail.begin() + static_cast<std::ptrdiff_t>(tail_got)
+                    ? tail_got
                     : static_cast<std::size_t>(nl - tail.begin()) + 1;
     }
-    std::size_t kept = got - start;
-    if (kept > 0 && !write_all_at(m_fd, tail.data() + start, kept, 0)) {
-        kept = 0;
+    std::size_t kept = tail_got - start;
+    std::string gap = fmt::format("{{\"gap_bytes\":{}}}\n", m_size - head_len - kept);
+    std::uint64_t size = head_len;
+    if (write_all_at(m_fd, gap.data(), gap.size(), size)) {
+        size += gap.size();
+        if (kept > 0 && write_all_at(m_fd, tail.data() + start, kept, size)) {
+            size += kept;
+        }
     }
-    if (::ftruncate(m_fd, static_cast<off_t>(kept)) == 0) {
-        m_size = kept;
+    if (::ftruncate(m_fd, static_cast<off_t>(size)) == 0) {
+        m_size = size;
     } else {
         ++m_write_errors;
     }
@@ -207,6 +222,24 @@ void StatsFile::write(const Counters& c, const RuntimeCounters& r, std::int64_t 
         c.pin_evictions, r.out_dropped, r.stream_errors, r.dns_in_flight, r.tcp_open, r.tcp_failed,
         r.tcp_resets, r.tcp_retransmits, r.datagram_open, r.datagram_dropped);
     std::size_t n = std::min(res.size, sizeof buf - 1);
+    // "...,"denied_by_reason":{"not_in_allowlist":3,...}}": the reasons that happened.
+    if (n > 0 && buf[n - 1] == '}') {
+        --n;
+        auto more = fmt::format_to_n(buf + n, sizeof buf - 1 - n, R"(,"denied_by_reason":{{)");
+        n = std::min(n + more.size, sizeof buf - 1);
+        bool first = true;
+        for (std::size_t i = 0; i < k_reasons; ++i) {
+            if (c.denied_by_reason[i] == 0) {
+                continue;
+            }
+            auto item = fmt::format_to_n(buf + n, sizeof buf - 1 - n, R"({}"{}":{})", first ? "" : ",",
+                                         to_string(static_cast<Reason>(i)), c.denied_by_reason[i]);
+            n = std::min(n + item.size, sizeof buf - 1);
+            first = false;
+        }
+        auto end = fmt::format_to_n(buf + n, sizeof buf - 1 - n, "}}}}");
+        n = std::min(n + end.size, sizeof buf - 1);
+    }
     std::fill(buf + n, buf + sizeof buf - 1, ' ');
     buf[sizeof buf - 1] = '\n';
     write_all_at(m_fd, buf, sizeof buf, 0);
@@ -240,6 +273,11 @@ std::optional<NetStats> read_stats(const std::filesystem::path& path) {
     c.dropped = u("dropped");
     c.flow_evictions = u("flow_evictions");
     c.pin_evictions = u("pin_evictions");
+    if (auto it = j.find("denied_by_reason"); it != j.end() && it->is_object()) {
+        for (std::size_t i = 0; i < k_reasons; ++i) {
+            c.denied_by_reason[i] = it->value(std::string(to_string(static_cast<Reason>(i))), std::uint64_t{0});
+        }
+    }
     s.runtime.out_dropped = u("out_dropped");
     s.runtime.stream_errors = u("stream_errors");
     s.runtime.dns_in_flight = u("dns_in_flight");
@@ -428,6 +466,28 @@ instance::InstanceLayout existing_instance(const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+// "denied since netd started: 12034 not_in_allowlist, 3 metadata": the counts that never roll
+// over, after the (bounded) log.
+void print_denial_counts(const std::filesystem::path& stats_path) {
+    auto st = read_stats(stats_path);
+    if (!st) {
+        return;
+    }
+    std::string parts;
+    for (std::size_t i = 0; i < k_reasons; ++i) {
+        if (auto n = st->counters.denied_by_reason[i]; n > 0) {
+            parts += fmt::format("{}{} {}", parts.empty() ? "" : ", ", n, to_string(static_cast<Reason>(i)));
+        }
+    }
+    if (!parts.empty()) {
+        fmt::print("denied since netd started: {}\n", parts);
+    }
+}
+
+}  // namespace
+
 void show_net_log(const std::string& name, bool follow) {
     auto layout = existing_instance(name);
     auto path = layout.net_log();
@@ -456,8 +516,13 @@ void show_net_log(const std::string& name, bool follow) {
                 pending.append(buf, static_cast<std::size_t>(n));
                 std::size_t start = 0, nl;
                 while ((nl = pending.find('\n', start)) != std::string::npos) {
-                    if (auto r = parse_log_line(std::string_view(pending).substr(start, nl - start))) {
+                    std::string_view line = std::string_view(pending).substr(start, nl - start);
+                    if (auto r = parse_log_line(line)) {
                         fmt::print("{}\n", format_log_record(*r));
+                    } else if (line.rfind(R"({"gap_bytes":)", 0) == 0) {
+                        fmt::print("... older decisions dropped here: the log keeps its first {} MiB and its "
+                                   "newest {} MiB (every denial is counted in `sbx status --json`) ...\n",
+                                   k_log_head >> 20, k_log_keep >> 20);
                     }
                     start = nl + 1;
                 }
@@ -467,6 +532,7 @@ void show_net_log(const std::string& name, bool follow) {
             std::fflush(stdout);
         }
         if (!follow) {
+            print_denial_counts(layout.net_stats());
             return;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(250));

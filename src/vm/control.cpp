@@ -604,6 +604,13 @@ json to_json(const InstanceInfo& info) {
                        {"tcp_open", st->runtime.tcp_open}, {"tcp_failed", st->runtime.tcp_failed},
                        {"udp_icmp_open", st->runtime.datagram_open},
                        {"datagram_dropped", st->runtime.datagram_dropped}};
+        json by_reason = json::object();
+        for (std::size_t i = 0; i < net::k_reasons; ++i) {
+            if (c.denied_by_reason[i] > 0) {
+                by_reason[std::string(net::to_string(static_cast<net::Reason>(i)))] = c.denied_by_reason[i];
+            }
+        }
+        j["egress"]["denied_by_reason"] = by_reason;
     }
     j["name"] = info.name;
     j["status"] = info.status;

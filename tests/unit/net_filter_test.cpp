@@ -653,6 +653,8 @@ TEST(NetFilter, DenyDecisionsRateLimitedPerDestination) {
     f.on_guest_frame(tcp_frame(k_guest, k_raw, 41002, 8443), 12'001);
     EXPECT_EQ(drain(f).size(), 1u);
     EXPECT_EQ(f.counters().flows_denied, 23u);
+    // Every denial is counted by its reason, the ones the log's rate limit left out too.
+    EXPECT_EQ(f.counters().denied_by_reason[static_cast<std::size_t>(Reason::not_resolved)], 23u);
     // Allows are per flow.
     resolve(f, "github.com", {k_github}, 13'000);
     drain(f);

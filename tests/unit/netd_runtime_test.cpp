@@ -6,6 +6,7 @@
 #include "sbx/util/error.hpp"
 #include "test_support.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -167,7 +168,39 @@ TEST(NetLog, WriterCapsTheFileAndKeepsWholeLines) {
     auto text = sbx::test::slurp(path);
     EXPECT_EQ(text.front(), '{');
     EXPECT_EQ(text.back(), '\n');
-    EXPECT_EQ(read_log(path).size(), static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')));
+    auto lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+    EXPECT_NE(text.find("{\"gap_bytes\":"), std::string::npos) << "no gap line where decisions were dropped";
+    EXPECT_EQ(read_log(path).size(), lines - 1) << "every line but the one gap line is a decision";
+}
+
+// A guest that floods the log with denials cannot push out what it tried first.
+TEST(NetLog, TheFirstDecisionsOutliveAFlood) {
+    sbx::test::TempDir dir;
+    auto path = dir.path() / "net.jsonl";
+    DecisionLog log(path);
+    std::vector<Decision> first(100);
+    for (std::size_t i = 0; i < first.size(); ++i) {
+        auto name = fmt::format("first{}.example", i);
+        std::memcpy(first[i].name, name.c_str(), name.size() + 1);
+        first[i].addr = *IpAddr::parse("203.0.113.9");
+        first[i].port = 443;
+    }
+    log.append(first, 0, 1746100800000);
+    std::vector<Decision> flood(1000);
+    for (int round = 0; round < 60; ++round) {  // ~12 MiB of distinct denials
+        for (std::size_t i = 0; i < flood.size(); ++i) {
+            auto name = fmt::format("flood{}-{}.{}.example", round, i, std::string(150, 'x'));
+            std::memcpy(flood[i].name, name.c_str(), name.size() + 1);
+        }
+        log.append(flood, 0, 1746100800000);
+    }
+    EXPECT_LE(std::filesystem::file_size(path), k_log_cap);
+    auto records = read_log(path);
+    ASSERT_GT(records.size(), first.size());
+    for (std::size_t i = 0; i < first.size(); ++i) {
+        EXPECT_EQ(records[i].name, fmt::format("first{}.example", i)) << "the first decisions were dropped";
+    }
+    EXPECT_EQ(records.back().name.rfind("flood59-999.", 0), 0u) << "the newest decisions were dropped";
 }
 
 TEST(NetLog, StatsFileRoundTrips) {
@@ -178,6 +211,8 @@ TEST(NetLog, StatsFileRoundTrips) {
     c.flows_allowed = 7;
     c.flows_denied = 3;
     c.malformed = 2;
+    c.denied_by_reason[static_cast<std::size_t>(Reason::metadata)] = 11;
+    c.denied_by_reason[static_cast<std::size_t>(Reason::not_in_allowlist)] = 18446744073709551615u;
     RuntimeCounters r;
     r.out_dropped = 5;
     r.tcp_open = 9;
@@ -191,6 +226,10 @@ TEST(NetLog, StatsFileRoundTrips) {
     EXPECT_EQ(s->counters.flows_allowed, 8u);
     EXPECT_EQ(s->counters.flows_denied, 3u);
     EXPECT_EQ(s->counters.malformed, 2u);
+    EXPECT_EQ(s->counters.denied_by_reason[static_cast<std::size_t>(Reason::metadata)], 11u);
+    EXPECT_EQ(s->counters.denied_by_reason[static_cast<std::size_t>(Reason::not_in_allowlist)],
+              18446744073709551615u);
+    EXPECT_EQ(s->counters.denied_by_reason[static_cast<std::size_t>(Reason::fragment)], 0u);
     EXPECT_EQ(s->runtime.out_dropped, 5u);
     EXPECT_EQ(s->runtime.tcp_open, 9u);
     EXPECT_EQ(s->runtime.tcp_failed, 4u);

@@ -19,6 +19,7 @@
 #include "sbx/net/flow_table.hpp"
 #include "sbx/net/policy.hpp"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -60,6 +61,7 @@ enum class Reason : std::uint8_t {
     host_address,       // one of the host's own interface addresses (set_host_addresses)
     metadata,           // cloud metadata or link-local space that no narrow cidr rule names
 };
+inline constexpr std::size_t k_reasons = static_cast<std::size_t>(Reason::metadata) + 1;
 std::string_view to_string(Reason r);
 std::string_view to_string(Verdict v);
 std::string_view to_string(Proto p);
@@ -86,6 +88,9 @@ struct Counters {
     std::uint64_t replies = 0;             // RSTs and ICMP errors written for denied flows
     std::uint64_t replies_limited = 0;     // ... and the ones the reply rate cap suppressed
     std::uint64_t decisions_dropped = 0;   // decision records lost because nobody drained them
+    // Every denial by its reason (indexed by Reason), rate limit or not: the decision log is
+    // bounded, these never roll over.
+    std::array<std::uint64_t, k_reasons> denied_by_reason{};
 };
 
 // The size of the fixed tables (for status and benchmarks).

@@ -6,8 +6,10 @@
 //      "reason":"not_in_allowlist","proto":"tcp","name":"evil.example","addr":"203.0.113.9",
 //      "port":443,"dns":false}
 //     DNS decisions have "dns":true, the queried name, and no "addr". The file is capped at
-//     k_log_cap bytes: when a write would pass it, the newest k_log_keep bytes (whole lines)
-//     are moved to the start and the rest dropped. netd keeps the file open for its whole
+//     k_log_cap bytes: when a write would pass it, the first k_log_head bytes (whole lines:
+//     what was tried first) stay, a line {"gap_bytes":N} follows, then the newest k_log_keep
+//     bytes (whole lines), and the rest is dropped. Every denial is also counted by reason
+//     in the stats file (denied_by_reason), which never rolls over. netd keeps the file open for its whole
 //     life (once sandboxed it may not open files), so there is no rename-rotation.
 //   stats (net-stats.json): Filter's counters plus netd's own, one JSON object padded with
 //     spaces to k_stats_size bytes and rewritten in place with one pwrite. A reader may, very
@@ -29,6 +31,7 @@ namespace sbx::net {
 
 inline constexpr std::uint64_t k_log_cap = 8u << 20;
 inline constexpr std::uint64_t k_log_keep = 2u << 20;
+inline constexpr std::uint64_t k_log_head = 1u << 20;
 inline constexpr std::size_t k_stats_size = 2048;
 
 // The decision log as netd writes it. Opened at setup; append() never throws.
