@@ -596,9 +596,9 @@ std::string policy_summary(const NetdConfig& c) {
                        fw.empty() ? "none" : fw);
 }
 
-// Every flow is a host socket. The engines' tables bound how many a guest holds, each to the
-// flow table's size; the descriptor limit is set to that plus room for netd's own
-// descriptors, within the hard limit (the usual soft limit of 1024 would let a guest open
+// Every flow is a host socket (a terminated TCP flow a socketpair, two). The two engines'
+// tables bound how many a guest holds, each to the flow table's size; the descriptor limit
+// is set to both tables' worth plus room for netd's own descriptors, within the hard limit (the usual soft limit of 1024 would let a guest open
 // only ~1000 connections). A table that fills first refuses new flows with a RST; a
 // descriptor limit reached first refuses them the same way (socket() fails).
 void set_descriptor_limit(std::size_t flows) {
@@ -606,7 +606,7 @@ void set_descriptor_limit(std::size_t flows) {
     if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
         return;
     }
-    rlim_t want = static_cast<rlim_t>(flows) + k_own_descriptors;
+    rlim_t want = 2 * static_cast<rlim_t>(flows) + k_own_descriptors;
     if (lim.rlim_max != RLIM_INFINITY && want > lim.rlim_max) {
         want = lim.rlim_max;
     }

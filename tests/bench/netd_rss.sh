@@ -21,7 +21,7 @@
 # The world: a second dnsmasq on 198.51.100.54 in the "internet" namespace answers the COUNT
 # names; 45.0.0.0/16 is routed to that namespace's loopback (a local route), where
 # `conn_hold serve 7777` accepts and holds every connection. netd runs with the script's
-# RLIMIT_NOFILE raised to COUNT + 1024 (netd sets its soft limit to its flow-table size + 256).
+# RLIMIT_NOFILE raised to COUNT + 1024 (netd sets its soft limit to twice its flow-table size + 256, within that).
 set -euo pipefail
 
 count=${1:-10000}
