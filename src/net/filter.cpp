@@ -17,7 +17,10 @@
 // protocol, reason) through a 4096-slot direct-mapped table (a collision logs once more, never
 // less). Pins live clamp(ttl) + k_pin_grace_s so a guest that uses an answer at the very end
 // of its TTL still connects. A pending lookup older than k_pending_timeout_ms may be reused.
-// After construction nothing allocates and nothing throws.
+// The host's own addresses (host_address) are a sorted vector, binary-searched once per flow
+// decision; netd keeps it in step with the host (netlink_addr.hpp). After construction
+// nothing allocates and nothing throws, except those updates (rare and host-driven: they may
+// throw std::bad_alloc; a host address closes the cached flows to it, a walk of the table).
 
 #include "sbx/net/filter.hpp"
 
@@ -219,8 +222,7 @@ struct Filter::Impl {
     GuestNet net;
     Limits limits;
     Cidr guest6_net;
-    std::array<IpAddr, k_max_host_addresses> host_addrs{};
-    std::size_t host_addr_count = 0;
+    std::vector<IpAddr> host_addrs;  // sorted, unique
     PolicyMatcher matcher;
     PinTable pins;
     FlowTable flows;
@@ -282,12 +284,11 @@ struct Filter::Impl {
     }
 
     bool is_host_address(const IpAddr& a) const noexcept {
-        for (std::size_t i = 0; i < host_addr_count; ++i) {
-            if (host_addrs[i] == a) {
-                return true;
-            }
-        }
-        return false;
+        return !host_addrs.empty() && std::binary_search(host_addrs.begin(), host_addrs.end(), a);
+    }
+
+    static bool ipv6_link_local(const IpAddr& a) noexcept {
+        return a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80;  // fe80::/10
     }
 
     bool host_port_allowed(std::uint16_t port) const noexcept {
@@ -806,10 +807,52 @@ Filter::Filter(Policy policy, GuestNet net, Limits limits)
 
 Filter::~Filter() = default;
 
-void Filter::set_host_addresses(std::span<const IpAddr> addrs) noexcept {
+bool Filter::host_address_needed(const IpAddr& a) const noexcept {
+    return !m_impl->host_side(a) && !Impl::ipv6_link_local(a);
+}
+
+void Filter::set_host_addresses(std::span<const IpAddr> addrs) {
+    m_impl->host_addrs.clear();
+    for (const IpAddr& a : addrs) {
+        add_host_address(a);
+    }
+}
+
+HostAddressAdd Filter::add_host_address(const IpAddr& a) {
     auto& m = *m_impl;
-    m.host_addr_count = std::min(addrs.size(), m.host_addrs.size());
-    std::copy_n(addrs.begin(), m.host_addr_count, m.host_addrs.begin());
+    if (!host_address_needed(a)) {
+        return HostAddressAdd::not_needed;
+    }
+    auto it = std::lower_bound(m.host_addrs.begin(), m.host_addrs.end(), a);
+    if (it != m.host_addrs.end() && *it == a) {
+        return HostAddressAdd::already_closed;
+    }
+    m.host_addrs.insert(it, a);
+    if (m.flows.size() == 0) {
+        return HostAddressAdd::closed;  // at start: nothing cached, no walk
+    }
+    const PackedFlowKey dst = PackedFlowKey::of(FlowKey{{}, a, 0, 0, 0});
+    m.flows.for_each([&](FlowEntry& e) {
+        if (e.key.w2 == dst.w2 && e.key.w3 == dst.w3 && !e.host_opened) {
+            e.verdict = static_cast<std::uint8_t>(Verdict::deny);
+            e.reason = static_cast<std::uint8_t>(Reason::host_address);
+        }
+    });
+    return HostAddressAdd::closed;
+}
+
+bool Filter::remove_host_address(const IpAddr& a) noexcept {
+    auto& m = *m_impl;
+    auto it = std::lower_bound(m.host_addrs.begin(), m.host_addrs.end(), a);
+    if (it == m.host_addrs.end() || *it != a) {
+        return false;
+    }
+    m.host_addrs.erase(it);
+    return true;
+}
+
+std::span<const IpAddr> Filter::host_addresses() const noexcept {
+    return m_impl->host_addrs;
 }
 
 GuestFrameResult Filter::on_guest_frame(std::span<const std::byte> frame, Millis now) noexcept {

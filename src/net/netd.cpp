@@ -1,10 +1,13 @@
 // netd's event loop. Theory of operation:
 //
 //   One thread, one poll() per turn over: a signalfd (SIGTERM/SIGINT/SIGHUP: clean exit), the
-//   listening socket until QEMU connects and then QEMU's socket, c-ares's sockets and the two
+//   listening socket until QEMU connects and then QEMU's socket, c-ares's sockets, the two
 //   flow engines' epoll descriptors (every host socket of every flow and forward is in one of
-//   them). The poll timeout is the nearest of the engines' next timer scans, c-ares's
-//   timeout and the 1 s housekeeping tick.
+//   them) and the netlink socket that follows the host's own addresses (host_watch.hpp:
+//   opened and first read before the sandbox, which allows no new netlink socket; changes are
+//   applied to the Filter before the turn's guest frames, and lost notifications are read
+//   again with a dump over the same socket). The poll timeout is the nearest of the engines'
+//   next timer scans, c-ares's timeout and the 1 s housekeeping tick.
 //
 //   Guest -> host: bulk reads (up to k_reads_per_turn per turn) into the Deframer's buffer
 //   (k_in_buffer bytes); every complete frame goes to Filter::on_guest_frame. A frame that
@@ -32,7 +35,8 @@
 //   when any counter changed, the stats file is rewritten in place.
 //
 //   No allocation per frame: the input buffer, output queue, pollfd vector (reserved) and
-//   decision array are sized at start-up.
+//   decision array are sized at start-up. Only a change of the host's addresses allocates
+//   (rare, host-driven; at most HostAddresses::k_max_addresses, 4096, are followed).
 
 #include "sbx/net/netd.hpp"
 
@@ -41,6 +45,7 @@
 #include "sbx/net/deframer.hpp"
 #include "sbx/net/engine_io.hpp"
 #include "sbx/net/filter.hpp"
+#include "sbx/net/host_watch.hpp"
 #include "sbx/net/neighbour.hpp"
 #include "sbx/net/net_log.hpp"
 #include "sbx/net/resolver.hpp"
@@ -52,7 +57,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -126,40 +130,6 @@ sockaddr_un unix_address(const std::string& path) {
     return addr;
 }
 
-// Every IPv4/IPv6 address on the host's interfaces (loopback ones too, though the filter
-// closes loopback by range anyway): what a guest could use to reach host services bound to
-// 0.0.0.0. Read once at start;
-// an address the host gains later is not in it (docs/network.md).
-std::vector<IpAddr> host_interface_addresses() {
-    std::vector<IpAddr> out;
-    ifaddrs* list = nullptr;
-    if (::getifaddrs(&list) != 0) {
-        throw_errno("netd: getifaddrs", errno);
-    }
-    for (ifaddrs* i = list; i; i = i->ifa_next) {
-        if (!i->ifa_addr) {
-            continue;
-        }
-        std::optional<IpAddr> a;
-        if (i->ifa_addr->sa_family == AF_INET) {
-            sockaddr_in sin{};
-            std::memcpy(&sin, i->ifa_addr, sizeof sin);
-            a = IpAddr::v4(ntohl(sin.sin_addr.s_addr));
-        } else if (i->ifa_addr->sa_family == AF_INET6) {
-            sockaddr_in6 sin6{};
-            std::memcpy(&sin6, i->ifa_addr, sizeof sin6);
-            std::array<std::uint8_t, 16> b{};
-            std::memcpy(b.data(), &sin6.sin6_addr, 16);
-            a = IpAddr::v6(b);
-        }
-        if (a && std::find(out.begin(), out.end(), *a) == out.end()) {
-            out.push_back(*a);
-        }
-    }
-    ::freeifaddrs(list);
-    return out;
-}
-
 class Netd final : public ResolverSink, public GuestQueue, public HostFlows {
 public:
     explicit Netd(NetdConfig config);
@@ -189,6 +159,7 @@ private:
     std::unique_ptr<TcpEngine> m_tcp;
     std::unique_ptr<DatagramEngine> m_dgram;
     std::unique_ptr<Resolver> m_resolver;
+    std::unique_ptr<HostAddressWatch> m_host;
     Deframer m_in{k_in_buffer};
     std::unique_ptr<std::byte[]> m_out;
     std::size_t m_out_head = 0, m_out_tail = 0;
@@ -219,10 +190,9 @@ Netd::Netd(NetdConfig config)
       m_decisions(config.limits.decisions),
       m_net(config.guest) {
     m_now = monotonic_ms();
-    auto host_addrs = host_interface_addresses();
-    m_filter.set_host_addresses(host_addrs);
-    std::fprintf(stderr, "netd: %zu host interface addresses closed to the guest\n",
-                 std::min(host_addrs.size(), Filter::k_max_host_addresses));
+    m_host = std::make_unique<HostAddressWatch>(m_filter);
+    std::fprintf(stderr, "netd: %zu host interface addresses closed to the guest (followed as they change)\n",
+                 m_filter.host_addresses().size());
     m_tcp = std::make_unique<TcpEngine>(config.guest, config.limits.flows, *this, this);
     m_dgram = std::make_unique<DatagramEngine>(config.guest, config.limits.flows, *this, this);
     for (const auto& f : config.forwards) {
@@ -455,6 +425,7 @@ void Netd::tick(bool force) noexcept {
         return;
     }
     m_next_tick = m_now + k_tick_ms;
+    m_host->tick();
     auto wall = wall_ms();
     for (;;) {
         std::size_t n = m_filter.drain_decisions(m_decisions);
@@ -522,6 +493,8 @@ int Netd::run() {
         const std::size_t tcp_slot = m_fds.size();
         m_fds.push_back(pollfd{m_tcp->fd(), POLLIN, 0});
         m_fds.push_back(pollfd{m_dgram->fd(), POLLIN, 0});
+        const std::size_t host_slot = m_fds.size();
+        m_fds.push_back(pollfd{m_host->fd(), POLLIN, 0});
         std::size_t ares_first = 0, ares_count = 0;
         m_resolver->fill(m_fds, ares_first, ares_count);
 
@@ -540,6 +513,11 @@ int Netd::run() {
                 tick(true);
                 return 0;
             }
+        }
+        // Before the guest's frames: one to an address the host just gained is decided with
+        // the new set.
+        if (m_fds[host_slot].revents & (POLLIN | POLLERR)) {
+            m_host->process();
         }
         short qrev = m_fds[1].revents;
         if (m_qemu.get() < 0) {

@@ -3,7 +3,9 @@
 // The list is what netd's steady state needs: the poll loop (poll, read/write on the QEMU
 // socket, signalfd), the flow engines (TCP, UDP and ping sockets: socket, connect, accept for
 // forwards, send/recv, sockopts, epoll, ioctl SIOCOUTQ/FIONREAD; the stream hook's
-// socketpairs), c-ares (UDP/TCP sockets to the nameservers), malloc
+// socketpairs), c-ares (UDP/TCP sockets to the nameservers), the host-address watch (recvfrom
+// and sendto on the netlink socket it opened at setup: notifications, and its dump request;
+// no new netlink socket), malloc
 // (brk, mmap without PROT_EXEC, madvise) and the stats/log writes (pwrite, ftruncate on files
 // opened at setup).
 

@@ -146,6 +146,36 @@ def tcp_engine_seeds():
     }
 
 
+def netlink_seeds():
+    """Datagrams of a NETLINK_ROUTE socket (host byte order, little-endian here), after the
+    fuzz target's mode byte."""
+    RTM_NEWADDR, RTM_DELADDR, NLMSG_DONE, NLMSG_ERROR = 20, 21, 3, 2
+    IFA_ADDRESS, IFA_LOCAL = 1, 2
+
+    def pad(b):
+        return b + bytes(-len(b) % 4)
+
+    def attr(t, payload):
+        return pad(struct.pack("<HH", 4 + len(payload), t) + payload)
+
+    def msg(t, body, seq=0, flags=0):
+        return pad(struct.pack("<IHHII", 16 + len(body), t, flags, seq, 0) + body)
+
+    def addr(t, family, a, ifindex=2, seq=0, flags=0):
+        raw = v4(a) if family == 2 else v6(a)
+        body = struct.pack("<BBBBI", family, 24 if family == 2 else 64, 0, 0, ifindex)
+        body += attr(IFA_ADDRESS, raw) + (attr(IFA_LOCAL, raw) if family == 2 else b"")
+        return msg(t, body, seq, flags)
+
+    return {
+        "notifications": b"\x00" + addr(RTM_NEWADDR, 2, "192.0.2.77") + addr(RTM_NEWADDR, 10, "2001:db8::77")
+        + addr(RTM_DELADDR, 2, "192.0.2.77"),
+        "dump": b"\x01" + addr(RTM_NEWADDR, 2, "192.0.2.2", 2, 1, 2) + addr(RTM_NEWADDR, 2, "127.0.0.1", 1, 1, 2)
+        + msg(NLMSG_DONE, struct.pack("<i", 0), 1, 2),
+        "dump_error": b"\x03" + msg(NLMSG_ERROR, struct.pack("<i", -16) + bytes(16), 1),
+    }
+
+
 def write(target, name, data):
     path = os.path.join(HERE, "corpus", target)
     os.makedirs(path, exist_ok=True)
@@ -182,6 +212,8 @@ def main():
                                             (1, ipv4("10.0.2.15", "10.0.2.2", 6, tcp(22, 45000, 0x12)))]))
     for name, data in tcp_engine_seeds().items():
         write("tcp_engine", name, data)
+    for name, data in netlink_seeds().items():
+        write("netlink_addr", name, data)
     write("filter", "dns_fail", seq(0, [(0x41, fr["udp_dns_v4"]), (0x40, fr["udp_dns_v6"])]))
 
 

@@ -229,6 +229,89 @@ TEST_F(NetdNamespace, HostInterfaceAddressesAreClosedEvenWhenOpen) {
         [](const LogRecord& r) { return r.reason == "host_address" && r.addr == "192.0.2.2" && r.port == 18082; }));
 }
 
+// The host's addresses are followed (netlink): one the host gains after netd started is
+// closed too, even with policy "open", and one it loses is the policy's again, since whoever
+// holds it then is another machine (here the "internet" takes 192.0.2.77 over).
+TEST_F(NetdNamespace, HostAddressesAreFollowedAfterStart) {
+    const std::string late = "192.0.2.77", late6 = "2001:db8:1::77";
+    struct Cleanup {  // the world is the suite's: leave it as it was, pass or fail
+        std::function<void()> f;
+        ~Cleanup() { f(); }
+    } cleanup{[&] {
+        in_ns(g_world.host(), {"ip", "addr", "del", late + "/32", "dev", "wan"});
+        in_ns(g_world.host(), {"ip", "addr", "del", late6 + "/128", "dev", "wan"});
+        in_ns(g_world.inet(), {"ip", "addr", "del", late + "/32", "dev", "wan"});
+    }};
+    auto c = config();
+    c.policy.mode = sbx::net::Mode::open;
+    start(c);
+    auto netd_says = [&](const std::string& line) {
+        auto deadline = Clock::now() + 5s;
+        while (slurp(m_case / "netd.err").find(line) == std::string::npos) {
+            if (Clock::now() > deadline) {
+                return false;
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        return true;
+    };
+
+    // Gained after start: closed.
+    ASSERT_EQ(in_ns(g_world.host(), {"ip", "addr", "add", late + "/32", "dev", "wan"}).exit_code, 0);
+    ASSERT_EQ(in_ns(g_world.host(), {"ip", "addr", "add", late6 + "/128", "dev", "wan", "nodad"}).exit_code,
+              0);
+    ASSERT_TRUE(netd_says("netd: host address " + late + " added")) << slurp(m_case / "netd.err");
+    ASSERT_TRUE(netd_says("netd: host address " + late6 + " added")) << slurp(m_case / "netd.err");
+    m_servers.push_back(
+        spawn_logged({"ip", "netns", "exec", g_world.host(), SBX_NET_PROBE, "tcp-serve", late, "18083"},
+                     m_case / "host-server.out", m_case / "host-server.err"));
+    auto until_up = [](const std::function<sbx::RunResult()>& attempt) {  // a server coming up
+        sbx::RunResult r;
+        for (int i = 0; i < 20; ++i) {
+            if ((r = attempt()).exit_code == 0) {
+                break;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        return r;
+    };
+    auto on_host = until_up([&] {
+        return in_ns(g_world.host(), {SBX_NET_PROBE, "tcp-read", late, "18083", "1000"});
+    });
+    ASSERT_EQ(on_host.exit_code, 0) << "the host's service on " << late << ": " << on_host.output;
+    auto closed = probe({"tcp-read", late, "18083", "3000"});
+    EXPECT_EQ(closed.exit_code, 2) << closed.output;
+    EXPECT_TRUE(wait_decision(
+        [&](const LogRecord& r) { return r.reason == "host_address" && r.addr == late && r.port == 18083; }));
+    auto closed6 = probe({"tcp", late6, "18083", "3000"});
+    EXPECT_EQ(closed6.exit_code, 2) << closed6.output;
+    EXPECT_TRUE(wait_decision([&](const LogRecord& r) {
+        return r.reason == "host_address" && r.addr == late6 && r.port == 18083;
+    }));
+
+    // Lost by the host, and now another machine's: the policy decides, and "open" reaches it.
+    ASSERT_EQ(in_ns(g_world.host(), {"ip", "addr", "del", late + "/32", "dev", "wan"}).exit_code, 0);
+    ASSERT_TRUE(netd_says("netd: host address " + late + " removed")) << slurp(m_case / "netd.err");
+    ASSERT_EQ(in_ns(g_world.inet(), {"ip", "addr", "add", late + "/32", "dev", "wan"}).exit_code, 0);
+    m_servers.push_back(
+        spawn_logged({"ip", "netns", "exec", g_world.inet(), SBX_NET_PROBE, "tcp-serve", late, "18084"},
+                     m_case / "inet-server.out", m_case / "inet-server.err"));
+    auto reached = until_up([&] { return probe({"tcp-read", late, "18084", "2000"}); });
+    EXPECT_EQ(reached.exit_code, 0) << reached.output;
+    EXPECT_TRUE(wait_decision([&](const LogRecord& r) {
+        return r.verdict == "allow" && r.reason == "open_policy" && r.addr == late && r.port == 18084;
+    }));
+    // The addresses it still has stay closed: the one from start, and the IPv6 one.
+    EXPECT_EQ(probe({"tcp", "192.0.2.2", "18082", "3000"}).exit_code, 2);
+    EXPECT_TRUE(wait_decision([](const LogRecord& r) {
+        return r.reason == "host_address" && r.addr == "192.0.2.2" && r.port == 18082;
+    }));
+    EXPECT_EQ(probe({"tcp", late6, "18085", "3000"}).exit_code, 2);
+    EXPECT_TRUE(wait_decision([&](const LogRecord& r) {
+        return r.reason == "host_address" && r.addr == late6 && r.port == 18085;
+    }));
+}
+
 TEST_F(NetdNamespace, Ipv6ObeysThePolicy) {
     auto c = config();
     c.policy.rules = {name_rule("www.allowed.test", {80})};

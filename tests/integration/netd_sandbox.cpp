@@ -3,6 +3,8 @@
 // tries things. What the loop needs keeps working; what it does not need kills the child (or
 // fails with EPERM where documented).
 
+#include "sbx/net/filter.hpp"
+#include "sbx/net/host_watch.hpp"
 #include "sbx/net/sandbox.hpp"
 
 #include <gtest/gtest.h>
@@ -11,6 +13,7 @@
 #include <linux/if_ether.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -21,6 +24,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -90,6 +94,39 @@ TEST(NetdSandbox, WhatTheLoopNeedsStillWorks) {
         ::close(s6);
         return 0;
     });
+    EXPECT_TRUE(o.exited) << "signal " << o.signal;
+    EXPECT_EQ(o.code, 0);
+}
+
+// netd's host-address watch opens its netlink socket before the sandbox; under it, the
+// socket still reads and sends: the whole set is listed again over it (what netd does when
+// the kernel dropped notifications).
+TEST(NetdSandbox, TheHostAddressWatchListsAgainUnderTheSandbox) {
+    std::unique_ptr<sbx::net::Filter> filter;
+    std::unique_ptr<sbx::net::HostAddressWatch> watch;
+    auto o = in_child(
+        [&] {
+            filter = std::make_unique<sbx::net::Filter>(sbx::net::Policy{}, sbx::net::GuestNet{},
+                                                        sbx::net::Limits{});
+            watch = std::make_unique<sbx::net::HostAddressWatch>(*filter);
+            sbx::net::enter_sandbox();
+        },
+        [&] {
+            const std::size_t before = watch->size();
+            watch->relist();
+            if (!watch->listing()) {
+                return 1;
+            }
+            for (int i = 0; i < 100 && watch->listing(); ++i) {
+                pollfd p{watch->fd(), POLLIN, 0};
+                ::poll(&p, 1, 50);
+                watch->process();
+            }
+            if (watch->listing()) {
+                return 2;
+            }
+            return watch->size() == before ? 0 : 3;
+        });
     EXPECT_TRUE(o.exited) << "signal " << o.signal;
     EXPECT_EQ(o.code, 0);
 }

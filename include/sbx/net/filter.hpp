@@ -114,6 +114,12 @@ struct GuestFrameResult {
     DnsLookup lookup;                  // Kind::dns_lookup
 };
 
+enum class HostAddressAdd : std::uint8_t {
+    closed,          // added to the set
+    already_closed,  // it was in the set
+    not_needed,      // closed otherwise (host_address_needed() is false): not kept
+};
+
 class Filter {
 public:
     Filter(Policy policy, GuestNet net, Limits limits);
@@ -123,10 +129,22 @@ public:
 
     // The host's own interface addresses (LAN, public, docker bridges, ...): a service bound
     // to 0.0.0.0 on the host is reachable through them, so no flow to one passes, whatever
-    // the policy (host services are reached through host_ports on 10.0.2.2 only). Keeps the
-    // first k_max_host_addresses. Call at setup; replaces the previous set.
-    static constexpr std::size_t k_max_host_addresses = 64;
-    void set_host_addresses(std::span<const IpAddr> addrs) noexcept;
+    // the policy (host services are reached through host_ports on 10.0.2.2 only). The set
+    // follows the host (netlink_addr.hpp): these may allocate, and are rare and host-driven;
+    // the per-flow lookup is a binary search and allocates nothing. Addresses closed
+    // otherwise are not kept: loopback and the guest network (host_loopback), and IPv6
+    // link-local (the engines never give a scope id, so the kernel refuses to connect there).
+    // IPv4 link-local stays: a narrow cidr rule can open 169.254.0.0/16, not the host's own.
+    bool host_address_needed(const IpAddr& a) const noexcept;
+    // Replaces the set.
+    void set_host_addresses(std::span<const IpAddr> addrs);
+    // Closes one more address. The flows to it that the cache allowed are denied from their
+    // next frame (a connected UDP socket would now reach the host's service).
+    HostAddressAdd add_host_address(const IpAddr& a);
+    // Opens it to the policy again (the host no longer holds it: whoever does now is not the
+    // host); false when it was not in the set. Cached denials stand until decided again.
+    bool remove_host_address(const IpAddr& a) noexcept;
+    std::span<const IpAddr> host_addresses() const noexcept;
 
     // One guest->host Ethernet frame (without the 4-byte stream length).
     GuestFrameResult on_guest_frame(std::span<const std::byte> frame, Millis now) noexcept;

@@ -88,6 +88,17 @@ public:
     FlowEntry& insert(const FlowKey& key, std::uint8_t verdict, std::uint8_t reason, Millis now) noexcept;
     // Forgets a flow; false when unknown.
     bool erase(const FlowKey& key) noexcept;
+    // Every flow, in slot order: a walk of the whole table, for rare changes (the host
+    // gained an address), never per frame. `f` may change an entry's verdict, not its key.
+    template <class F>
+    void for_each(F&& f) noexcept {
+        FlowEntry* slots = m_slots.get();
+        for (std::size_t i = 0; i <= m_mask; ++i) {
+            if (slots[i].used) {
+                f(slots[i]);
+            }
+        }
+    }
 
     std::size_t size() const noexcept { return m_size; }
     std::size_t capacity() const noexcept { return m_capacity; }
