@@ -1203,6 +1203,8 @@ struct TcpEngine::Impl {
             f.rcv_nxt += 1;
             f.guest_fin = true;
             ::shutdown(f.fd, SHUT_WR);
+            send_ack(f);  // at once: the flow may be freed before the next flush_acks()
+            return;
         }
         defer_ack(f);
     }

@@ -73,10 +73,14 @@ TEST_P(TcpEngineTest, CarriesBothWaysAndClosesCleanly) {
     EXPECT_EQ(data.size(), down.size());
     EXPECT_TRUE(data == down) << "the bytes differ";
 
-    // The guest closes too: the host reads EOF, and the flow is gone.
+    // The guest closes too: its FIN is acknowledged, the host reads EOF, and the flow is gone.
+    got.clear();
     send(k_fin | k_ack);
     pump([&] { return engine->open_flows() == 0; });
     EXPECT_EQ(engine->open_flows(), 0u);
+    pump([&] { return !got.empty(); }, 500);
+    ASSERT_FALSE(got.empty()) << "the guest's FIN was never acknowledged";
+    EXPECT_EQ(got.back().p.tcp_ack, seq);
     char c;
     EXPECT_EQ(::recv(host, &c, 1, 0), 0);
     ::close(host);
