@@ -576,9 +576,10 @@ std::string policy_summary(const NetdConfig& c) {
 
 // Every flow is a host socket (a terminated TCP flow a socketpair, two). The two engines'
 // tables bound how many a guest holds, each to the flow table's size; the descriptor limit
-// is set to both tables' worth plus room for netd's own descriptors, within the hard limit (the usual soft limit of 1024 would let a guest open
-// only ~1000 connections). A table that fills first refuses new flows with a RST; a
-// descriptor limit reached first refuses them the same way (socket() fails).
+// is set to both tables' worth plus room for netd's own descriptors, within the hard limit
+// (the usual soft limit of 1024 would let a guest open only ~1000 connections). A table that
+// fills first refuses new flows with a RST; a descriptor limit reached first refuses them the
+// same way (socket() fails).
 void set_descriptor_limit(std::size_t flows) {
     rlimit lim{};
     if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
