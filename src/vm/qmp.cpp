@@ -181,4 +181,28 @@ std::optional<nlohmann::json> QmpClient::next_event() {
     return e;
 }
 
+std::string summarize_vcpus(std::string_view text) {
+    std::string out;
+    std::string cpu;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t end = text.find('\n', pos);
+        std::string_view line = text.substr(pos, end == std::string_view::npos ? text.size() - pos : end - pos);
+        pos = end == std::string_view::npos ? text.size() : end + 1;
+        if (line.starts_with("CPU#")) {
+            cpu = std::string(line.substr(4, line.find_first_not_of("0123456789", 4) - 4));
+            continue;
+        }
+        if (cpu.empty() || !line.starts_with("RIP=")) {
+            continue;
+        }
+        std::string_view rip = line.substr(4, line.find(' ') == std::string_view::npos ? line.size() - 4
+                                                                                       : line.find(' ') - 4);
+        out += fmt::format("{}vCPU {} at {}{}", out.empty() ? "" : ", ", cpu, rip,
+                           line.find("HLT=1") != std::string_view::npos ? " (halted)" : "");
+        cpu.clear();
+    }
+    return out;
+}
+
 }  // namespace sbx::vm

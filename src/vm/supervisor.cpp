@@ -5,6 +5,7 @@
 #include "sbx/instance/layout.hpp"
 #include "sbx/instance/state.hpp"
 #include "sbx/image/guest.hpp"
+#include "sbx/net/net_log.hpp"
 #include "sbx/net/netd.hpp"
 #include "sbx/share/snapshot.hpp"
 #include "sbx/plan/launch_plan.hpp"
@@ -315,6 +316,9 @@ private:
     void fail_closed(const std::string& why, const ManagedChild& c);
     void start_qemu();
     bool wait_for_ssh();  // false: stopped by a signal while starting
+    // Hints for a boot that never reached SSH: what QEMU says its vCPUs are doing and
+    // whether the guest ever sent netd a frame. The whole register dump goes to the log.
+    std::vector<std::string> stall_hints();
     void watch();
     // Stops QEMU, netd and the share servers, then records `final_status` ("stopped", or
     // "failed" from fail_closed) with `why` in one save: the state never says "stopped" for a
@@ -635,17 +639,48 @@ bool Supervisor::wait_for_ssh() {
             break;
         }
         if (Clock::now() > deadline) {
+            std::vector<std::string> hints{
+                fmt::format("the guest's last console lines:\n{}", tail_file(m_layout.serial_log(), 20))};
+            for (auto& h : stall_hints()) {
+                hints.push_back(std::move(h));
+            }
+            hints.emplace_back("a slow host may need more time: set SBX_BOOT_TIMEOUT=<seconds>");
             throw Error(fmt::format("the guest did not answer SSH within {}s (last attempt: {})",
                                     limit.count(), last),
-                        {fmt::format("the guest's last console lines:\n{}",
-                                     tail_file(m_layout.serial_log(), 20)),
-                         "a slow host may need more time: set SBX_BOOT_TIMEOUT=<seconds>"},
-                        ExitCode::timeout);
+                        std::move(hints), ExitCode::timeout);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
     step("ssh", fmt::format("ssh ready on 127.0.0.1:{}", m_state.ssh_port), t);
     return true;
+}
+
+std::vector<std::string> Supervisor::stall_hints() {
+    std::vector<std::string> hints;
+    if (m_qmp.connected()) {
+        try {
+            auto deadline = Clock::now() + std::chrono::seconds(3);
+            auto status = m_qmp.execute("query-status", json::object(), deadline);
+            auto regs = m_qmp.execute("human-monitor-command", {{"command-line", "info registers -a"}}, deadline);
+            std::string text = regs.is_string() ? regs.get<std::string>() : std::string();
+            spdlog::warn("the guest did not answer SSH; QEMU's view of its vCPUs:\n{}", text);
+            std::string status_name = status.is_object() && status.contains("status") && status["status"].is_string()
+                                          ? status["status"].get<std::string>()
+                                          : "in an unknown state";
+            std::string vcpus = summarize_vcpus(text);
+            hints.push_back(fmt::format("QEMU reports the guest {}{}{} (the registers are in sbx logs {})",
+                                        status_name, vcpus.empty() ? "" : ": ", vcpus, m_layout.name()));
+        } catch (const Error& e) {
+            spdlog::warn("could not ask QEMU about the guest's vCPUs: {}", e.what());
+        }
+    }
+    if (auto st = net::read_stats(m_layout.net_stats())) {
+        hints.push_back(st->counters.frames_in == 0
+                            ? std::string("the guest has sent netd no network frame: it has not brought its network up")
+                            : fmt::format("netd has had {} frames from the guest and sent it {}",
+                                          st->counters.frames_in, st->counters.frames_out));
+    }
+    return hints;
 }
 
 void Supervisor::watch() {

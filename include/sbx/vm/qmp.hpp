@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace sbx::vm {
 
@@ -47,5 +48,10 @@ private:
     std::string m_buffer;
     std::deque<nlohmann::json> m_events;
 };
+
+// What HMP's `info registers -a` says about each vCPU, in one short line for a hint:
+// "vCPU 0 at ffffffff81e3a2b1 (halted), vCPU 1 at ffffffffc029f970". Empty when the
+// text has no CPU#N block with a RIP.
+std::string summarize_vcpus(std::string_view info_registers);
 
 }  // namespace sbx::vm
