@@ -15,8 +15,9 @@
 // decision records; DNS queries per second (burst 2x); replies per second (burst 2x). Deny
 // decisions are logged at most once per k_deny_log_interval_ms per (name or address, port,
 // protocol, reason) through a 4096-slot direct-mapped table (a collision logs once more, never
-// less). Pins live clamp(ttl) + k_pin_grace_s so a guest that uses an answer at the very end
-// of its TTL still connects. A pending lookup older than k_pending_timeout_ms may be reused.
+// less); every denial also counts against its destination in a table of the first
+// k_denied_destinations destinations, which never evicts. Pins live clamp(ttl) +
+// k_pin_grace_s so a guest that uses an answer at the very end of its TTL still connects. A pending lookup older than k_pending_timeout_ms may be reused.
 // The host's own addresses (host_address) are a sorted vector, binary-searched once per flow
 // decision; netd keeps it in step with the host (netlink_addr.hpp). After construction
 // nothing allocates and nothing throws, except those updates (rare and host-driven: they may
@@ -232,6 +233,11 @@ struct Filter::Impl {
     std::size_t decisions_head = 0;
     std::size_t decisions_count = 0;
     std::vector<LogSlot> log_slots;
+    std::vector<DeniedDestination> denied;   // capacity k_denied_destinations, never reallocated
+    std::vector<std::uint64_t> denied_keys;  // destination_key() of each entry
+    std::vector<std::uint16_t> denied_index; // entry + 1, or 0: empty
+    std::uint64_t denied_changes = 0;
+    static_assert(k_denied_destinations < 0xffff, "denied_index holds entry numbers in 16 bits");
     std::uint64_t log_seed;
     TokenBucket dns_bucket;
     TokenBucket reply_bucket;
@@ -268,6 +274,9 @@ struct Filter::Impl {
         }
         decisions.resize(std::max<std::size_t>(limits.decisions, 1));
         log_slots.resize(k_deny_log_slots);
+        denied.reserve(k_denied_destinations);
+        denied_keys.reserve(k_denied_destinations);
+        denied_index.resize(2 * k_denied_destinations);
         limits.min_ttl_s = std::min(limits.min_ttl_s, limits.max_ttl_s);
     }
 
@@ -297,7 +306,8 @@ struct Filter::Impl {
 
     // --- decision records ---------------------------------------------------------------
 
-    bool log_due(const Decision& d, Millis now) noexcept {
+    // A destination's key, keyed by the secret seed so the guest cannot aim collisions.
+    std::uint64_t destination_key(const Decision& d) const noexcept {
         std::uint64_t h = log_seed;
         std::size_t name_len = ::strnlen(d.name, sizeof d.name);
         for (std::size_t i = 0; i < name_len; ++i) {
@@ -313,6 +323,10 @@ struct Filter::Impl {
                      (std::uint64_t{static_cast<std::uint8_t>(d.reason)} << 24) |
                      (std::uint64_t{static_cast<std::uint8_t>(d.verdict)} << 32) |
                      (std::uint64_t{d.dns} << 40)));
+        return h;
+    }
+
+    bool log_due(std::uint64_t h, Millis now) noexcept {
         LogSlot& s = log_slots[h % log_slots.size()];
         if (s.used && s.key == h && now >= s.at && now - s.at < k_deny_log_interval_ms) {
             return false;
@@ -321,6 +335,32 @@ struct Filter::Impl {
         s.key = h;
         s.at = now;
         return true;
+    }
+
+    // Counts a denial against its destination's entry, adding one while there is room.
+    // Open addressing over an index twice the table's size: a probe ends at an empty slot.
+    void count_denied(const Decision& d, std::uint64_t key) noexcept {
+        ++denied_changes;
+        std::size_t mask = denied_index.size() - 1;
+        for (std::size_t i = key & mask;; i = (i + 1) & mask) {
+            std::uint16_t slot = denied_index[i];
+            if (slot == 0) {
+                if (denied.size() == denied.capacity()) {
+                    ++counters.denied_unlisted;
+                    return;
+                }
+                denied.push_back(DeniedDestination{d, d.at, 1});
+                denied_keys.push_back(key);
+                denied_index[i] = static_cast<std::uint16_t>(denied.size());
+                return;
+            }
+            if (denied_keys[slot - 1] == key) {
+                DeniedDestination& e = denied[slot - 1];
+                e.last = d.at;
+                ++e.count;
+                return;
+            }
+        }
     }
 
     // Records a decision; `limited`: at most once per interval per destination.
@@ -339,10 +379,12 @@ struct Filter::Impl {
             std::memcpy(d.name, name.data(), n);
         }
         d.name[n] = '\0';
+        std::uint64_t key = v == Verdict::deny || limited ? destination_key(d) : 0;
         if (v == Verdict::deny) {
             ++counters.denied_by_reason[static_cast<std::size_t>(r)];
+            count_denied(d, key);
         }
-        if (limited && !log_due(d, now)) {
+        if (limited && !log_due(key, now)) {
             return;
         }
         if (decisions_count == decisions.size()) {
@@ -895,6 +937,10 @@ std::size_t Filter::drain_decisions(std::span<Decision> out) noexcept {
     return n;
 }
 
+std::span<const DeniedDestination> Filter::denied_destinations() const noexcept { return m_impl->denied; }
+
+std::uint64_t Filter::denied_changes() const noexcept { return m_impl->denied_changes; }
+
 const Counters& Filter::counters() const noexcept {
     return m_impl->counters;
 }
@@ -909,7 +955,9 @@ TableStats Filter::tables() const noexcept {
     s.pending_dns = m.pending.size() - m.pending_free.size();
     s.memory_bytes = m.flows.memory_bytes() + m.pins.memory_bytes() + m.matcher.memory_bytes() +
                      m.pending.capacity() * sizeof(Impl::Pending) + m.decisions.capacity() * sizeof(Decision) +
-                     m.log_slots.capacity() * sizeof(Impl::LogSlot);
+                     m.log_slots.capacity() * sizeof(Impl::LogSlot) +
+                     m.denied.capacity() * (sizeof(DeniedDestination) + sizeof(std::uint64_t)) +
+                     m.denied_index.capacity() * sizeof(std::uint16_t);
     return s;
 }
 

@@ -187,6 +187,53 @@ void DecisionLog::append(std::span<const Decision> decisions, Millis mono_now,
     }
 }
 
+// ---- denied destinations ----
+
+// The file tells of this netd's life: a previous run's destinations go.
+DeniedFile::DeniedFile(const std::filesystem::path& path) {
+    m_fd = open_output(path);
+    if (::ftruncate(m_fd, 0) != 0) {
+        int err = errno;
+        ::close(m_fd);
+        m_fd = -1;
+        throw_errno(fmt::format("cannot truncate {}", path.string()), err);
+    }
+    m_buf.reserve(64 * 1024);
+}
+
+DeniedFile::~DeniedFile() {
+    if (m_fd >= 0) {
+        ::close(m_fd);
+    }
+}
+
+void DeniedFile::write(std::span<const DeniedDestination> destinations, std::uint64_t unlisted, Millis mono_now,
+                       std::int64_t wall_now_ms) noexcept {
+    if (m_fd < 0) {
+        return;
+    }
+    auto wall = [&](Millis at) {
+        return wall_now_ms - (mono_now >= at ? static_cast<std::int64_t>(mono_now - at) : 0);
+    };
+    try {
+        m_buf.clear();
+        for (const auto& d : destinations) {
+            std::string line = decision_to_json_line(d.first, wall(d.first.at));
+            // "...}\n" -> "...,"count":N,"last_ms":T}\n"
+            line.resize(line.size() - 2);
+            m_buf += line;
+            m_buf += fmt::format(R"(,"count":{},"last_ms":{}}})", d.count, wall(d.last));
+            m_buf += '\n';
+        }
+        m_buf += fmt::format("{{\"unlisted\":{}}}\n", unlisted);
+    } catch (...) {
+        return;
+    }
+    if (write_all_at(m_fd, m_buf.data(), m_buf.size(), 0)) {
+        (void)::ftruncate(m_fd, static_cast<off_t>(m_buf.size()));
+    }
+}
+
 // ---- stats ----
 
 StatsFile::StatsFile(const std::filesystem::path& path) {
@@ -216,11 +263,12 @@ void StatsFile::write(const Counters& c, const RuntimeCounters& r, std::int64_t 
         R"("flows_allowed":{},"flows_denied":{},"dns_allowed":{},"dns_denied":{},"malformed":{},)"
         R"("fragments":{},"dropped":{},"flow_evictions":{},"pin_evictions":{},"out_dropped":{},)"
         R"("stream_errors":{},"dns_in_flight":{},"tcp_open":{},"tcp_failed":{},)"
-        R"("tcp_resets":{},"tcp_retransmits":{},"datagram_open":{},"datagram_dropped":{}}})",
+        R"("tcp_resets":{},"tcp_retransmits":{},"datagram_open":{},"datagram_dropped":{},)"
+        R"("denied_unlisted":{}}})",
         wall_now_ms, ::getpid(), c.frames_in, c.frames_out, c.bytes_in, c.bytes_out, c.flows_allowed,
         c.flows_denied, c.dns_allowed, c.dns_denied, c.malformed, c.fragments, c.dropped, c.flow_evictions,
         c.pin_evictions, r.out_dropped, r.stream_errors, r.dns_in_flight, r.tcp_open, r.tcp_failed,
-        r.tcp_resets, r.tcp_retransmits, r.datagram_open, r.datagram_dropped);
+        r.tcp_resets, r.tcp_retransmits, r.datagram_open, r.datagram_dropped, c.denied_unlisted);
     std::size_t n = std::min(res.size, sizeof buf - 1);
     // "...,"denied_by_reason":{"not_in_allowlist":3,...}}": the reasons that happened.
     if (n > 0 && buf[n - 1] == '}') {
@@ -273,6 +321,7 @@ std::optional<NetStats> read_stats(const std::filesystem::path& path) {
     c.dropped = u("dropped");
     c.flow_evictions = u("flow_evictions");
     c.pin_evictions = u("pin_evictions");
+    c.denied_unlisted = u("denied_unlisted");
     if (auto it = j.find("denied_by_reason"); it != j.end() && it->is_object()) {
         for (std::size_t i = 0; i < k_reasons; ++i) {
             c.denied_by_reason[i] = it->value(std::string(to_string(static_cast<Reason>(i))), std::uint64_t{0});
@@ -291,6 +340,39 @@ std::optional<NetStats> read_stats(const std::filesystem::path& path) {
 }
 
 // ---- readers ----
+
+std::optional<DeniedSummary> read_denied(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return std::nullopt;
+    }
+    DeniedSummary s;
+    std::string line;
+    while (std::getline(in, line)) {
+        json j = json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) {
+            continue;
+        }
+        try {
+            if (j.contains("unlisted")) {
+                s.unlisted = j.value("unlisted", std::uint64_t{0});
+                continue;
+            }
+            auto first = parse_log_line(line);
+            if (!first) {
+                continue;
+            }
+            DeniedRecord r;
+            r.first = std::move(*first);
+            r.count = j.value("count", std::uint64_t{0});
+            r.last_ms = j.value("last_ms", std::int64_t{0});
+            s.destinations.push_back(std::move(r));
+        } catch (const json::exception&) {
+            continue;  // a line caught mid-write
+        }
+    }
+    return s;
+}
 
 std::optional<LogRecord> parse_log_line(std::string_view line) {
     json j = json::parse(line, nullptr, false);
@@ -486,6 +568,25 @@ void print_denial_counts(const std::filesystem::path& stats_path) {
     }
 }
 
+// Every destination denied since netd started, with its count: the decision log may have
+// dropped their lines, this list does not.
+void print_denied_destinations(const std::filesystem::path& path) {
+    auto s = read_denied(path);
+    if (!s || (s->destinations.empty() && s->unlisted == 0)) {
+        return;
+    }
+    fmt::print("denied destinations since netd started ({}, in the order first tried; count, first denial, last):\n",
+               s->destinations.size());
+    for (const auto& d : s->destinations) {
+        std::string last = d.last_ms > 0 ? local_time(d.last_ms) : std::string("?");
+        fmt::print("  {:>7}x  {}  (last {})\n", d.count, format_log_record(d.first), last);
+    }
+    if (s->unlisted > 0) {
+        fmt::print("  and {} denials of destinations past the first {} (counted, not listed)\n", s->unlisted,
+                   k_denied_destinations);
+    }
+}
+
 }  // namespace
 
 void show_net_log(const std::string& name, bool follow) {
@@ -533,6 +634,7 @@ void show_net_log(const std::string& name, bool follow) {
         }
         if (!follow) {
             print_denial_counts(layout.net_stats());
+            print_denied_destinations(layout.net_denied());
             return;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(250));

@@ -155,6 +155,8 @@ private:
     std::filesystem::path m_socket;
     DecisionLog m_log;
     StatsFile m_stats;
+    DeniedFile m_denied;
+    std::uint64_t m_denied_written = 0;  // Filter::denied_changes() at the last write
     Filter m_filter;
     std::unique_ptr<TcpEngine> m_tcp;
     std::unique_ptr<DatagramEngine> m_dgram;
@@ -185,6 +187,7 @@ Netd::Netd(NetdConfig config)
     : m_socket(config.socket),
       m_log(config.decision_log.empty() ? DecisionLog{} : DecisionLog(config.decision_log)),
       m_stats(config.stats.empty() ? StatsFile{} : StatsFile(config.stats)),
+      m_denied(config.denied.empty() ? DeniedFile{} : DeniedFile(config.denied)),
       m_filter(std::move(config.policy), config.guest, config.limits),
       m_out(new std::byte[k_out_buffer]),
       m_decisions(config.limits.decisions),
@@ -451,6 +454,10 @@ void Netd::tick(bool force) noexcept {
                    std::memcmp(&m_runtime, &m_last_runtime, sizeof m_runtime) != 0;
     if (changed || !m_stats_written) {
         m_stats.write(c, m_runtime, wall);
+        if (m_filter.denied_changes() != m_denied_written) {
+            m_denied.write(m_filter.denied_destinations(), c.denied_unlisted, m_now, wall);
+            m_denied_written = m_filter.denied_changes();
+        }
         m_last_counters = c;
         m_last_runtime = m_runtime;
         m_stats_written = true;

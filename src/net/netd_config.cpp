@@ -241,6 +241,7 @@ json to_json(const NetdConfig& c) {
     j["socket"] = c.socket.string();
     j["decision_log"] = c.decision_log.string();
     j["stats"] = c.stats.string();
+    j["denied"] = c.denied.string();
     j["resolv_conf"] = c.resolv_conf.string();
 
     json policy;
@@ -285,7 +286,7 @@ json to_json(const NetdConfig& c) {
 
 NetdConfig netd_config_from_json(const json& j) {
     check_keys(j, "",
-               {"socket", "decision_log", "stats", "resolv_conf", "policy", "guest", "forwards", "limits"});
+               {"socket", "decision_log", "stats", "denied", "resolv_conf", "policy", "guest", "forwards", "limits"});
     NetdConfig c;
     c.socket = get_string(j, "", "socket", "");
     if (c.socket.empty()) {
@@ -297,6 +298,7 @@ NetdConfig netd_config_from_json(const json& j) {
     }
     c.decision_log = get_string(j, "", "decision_log", "");
     c.stats = get_string(j, "", "stats", "");
+    c.denied = get_string(j, "", "denied", "");
     c.resolv_conf = get_string(j, "", "resolv_conf", c.resolv_conf.string());
 
     if (const json* p = find(j, "policy")) {

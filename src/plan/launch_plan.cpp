@@ -61,6 +61,7 @@ LaunchPlan make_launch_plan(const LaunchInputs& in) {
     netd.socket = layout.net_socket();
     netd.decision_log = layout.net_log();
     netd.stats = layout.net_stats();
+    netd.denied = layout.net_denied();
     netd.policy = compile_policy(in.profile.network);
     netd.forwards.push_back({static_cast<std::uint16_t>(in.ssh_port), 22, net::Proto::tcp});
     for (const auto& f : in.profile.forwards) {

@@ -87,6 +87,12 @@ echo "$log" | grep -E 'DENY +dns +denied.test' >/dev/null || fail "net log has n
 echo "$log" | grep -E 'DENY +tcp .*198.51.100.81:80 +not resolved' >/dev/null || fail "net log has no raw-IP denial"
 echo "$log" | grep -E 'DENY +tcp +www.allowed.test +198.51.100.80:8080' >/dev/null || fail "net log has no wrong-port denial"
 echo "$log" | grep -E "DENY +tcp .*10.0.2.2:$port +host loopback" >/dev/null || fail "net log has no host-loopback denial"
+# The list that never rolls over: each denied destination once, with its count.
+denied=$(echo "$log" | sed -n '/^denied destinations since netd started/,$p')
+echo "$denied" | grep -E '^ +[1-9][0-9]*x +.*DENY +tcp .*198.51.100.81:80 +not resolved' >/dev/null ||
+  fail "net log's denied destinations miss the raw IP"
+echo "$denied" | grep -E '^ +[1-9][0-9]*x +.*DENY +dns +denied.test' >/dev/null ||
+  fail "net log's denied destinations miss denied.test"
 "$SBX_BIN" ls
 "$SBX_BIN" ls | grep -E "^$name +running .* [1-9][0-9]*/[1-9][0-9]* *$" >/dev/null ||
   fail "sbx ls shows no allowed/denied counts"

@@ -664,6 +664,42 @@ TEST(NetFilter, DenyDecisionsRateLimitedPerDestination) {
     EXPECT_EQ(drain(f).size(), 3u);
 }
 
+TEST(NetFilter, DeniedDestinationsAreCountedAndNeverPushedOut) {
+    Filter f(allowlist(), GuestNet{}, limits());
+    std::uint64_t changes = f.denied_changes();
+    for (std::uint16_t i = 0; i < 5; ++i) {
+        f.on_guest_frame(tcp_frame(k_guest, k_raw, static_cast<std::uint16_t>(40000 + i), 443), 1000 + i);
+    }
+    EXPECT_GT(f.denied_changes(), changes);
+    // A flood of new destinations after it, three times what the table holds.
+    for (std::uint32_t i = 0; i < 3 * k_denied_destinations; ++i) {
+        f.on_guest_frame(tcp_frame(k_guest, IpAddr::v4(0x5DB80000u + i), 40000, 443), 2000);
+    }
+    f.on_guest_frame(tcp_frame(k_guest, k_raw, 40100, 443), 3000);  // the first one, once more
+    auto d = f.denied_destinations();
+    ASSERT_EQ(d.size(), k_denied_destinations);
+    EXPECT_EQ(d[0].first.addr, k_raw);
+    EXPECT_EQ(d[0].first.port, 443);
+    EXPECT_EQ(d[0].first.reason, Reason::not_resolved);
+    EXPECT_EQ(d[0].first.at, 1000u);
+    EXPECT_EQ(d[0].last, 3000u);
+    EXPECT_EQ(d[0].count, 6u);
+    EXPECT_EQ(d[1].first.addr, IpAddr::v4(0x5DB80000u));
+    EXPECT_EQ(d[1].count, 1u);
+    EXPECT_EQ(d.back().first.addr, IpAddr::v4(0x5DB80000u + k_denied_destinations - 2));
+    EXPECT_EQ(f.counters().denied_unlisted, 3 * k_denied_destinations - (k_denied_destinations - 1));
+    // Every denial is in a listed count or the unlisted one.
+    std::uint64_t listed = 0;
+    for (const auto& e : d) {
+        listed += e.count;
+    }
+    EXPECT_EQ(listed + f.counters().denied_unlisted, f.counters().flows_denied);
+    // Allowed flows are not destinations of this table.
+    resolve(f, "github.com", {k_github}, 4000);
+    f.on_guest_frame(tcp_frame(k_guest, k_github, 50000, 443), 4001);
+    EXPECT_EQ(f.denied_destinations().size(), k_denied_destinations);
+}
+
 TEST(NetFilter, DecisionRingDropsOldest) {
     Limits l = limits();
     l.decisions = 4;

@@ -203,6 +203,53 @@ TEST(NetLog, TheFirstDecisionsOutliveAFlood) {
     EXPECT_EQ(records.back().name.rfind("flood59-999.", 0), 0u) << "the newest decisions were dropped";
 }
 
+TEST(NetLog, DeniedDestinationsFileRoundTripsAndStartsEmpty) {
+    sbx::test::TempDir dir;
+    auto path = dir.path() / "net-denied.jsonl";
+    {
+        DeniedFile old(path);
+        std::vector<DeniedDestination> d(1);
+        std::memcpy(d[0].first.name, "old.example", 12);
+        old.write(d, 0, 0, 1746100800000);
+    }
+    DeniedFile f(path);  // a new netd: the last run's destinations are gone
+    auto empty = read_denied(path);
+    ASSERT_TRUE(empty);
+    EXPECT_TRUE(empty->destinations.empty());
+    std::vector<DeniedDestination> d(2);
+    std::memcpy(d[0].first.name, "evil.example", 13);
+    d[0].first.addr = *IpAddr::parse("203.0.113.9");
+    d[0].first.port = 443;
+    d[0].first.at = 1000;
+    d[0].last = 9000;
+    d[0].count = 12034;
+    d[1].first.dns = true;
+    d[1].first.reason = Reason::rate_limited;
+    std::memcpy(d[1].first.name, "q.example", 10);
+    d[1].first.at = 2000;
+    d[1].last = 2000;
+    d[1].count = 1;
+    f.write(std::span<const DeniedDestination>(d.data(), 1), 0, 10'000, 1746100800000);
+    f.write(d, 77, 10'000, 1746100800000);  // rewritten whole, shorter lines never linger
+    auto s = read_denied(path);
+    ASSERT_TRUE(s);
+    ASSERT_EQ(s->destinations.size(), 2u);
+    EXPECT_EQ(s->destinations[0].first.name, "evil.example");
+    EXPECT_EQ(s->destinations[0].first.addr, "203.0.113.9");
+    EXPECT_EQ(s->destinations[0].first.port, 443);
+    EXPECT_EQ(s->destinations[0].first.ms, 1746100800000 - 9000);
+    EXPECT_EQ(s->destinations[0].last_ms, 1746100800000 - 1000);
+    EXPECT_EQ(s->destinations[0].count, 12034u);
+    EXPECT_TRUE(s->destinations[1].first.dns);
+    EXPECT_EQ(s->destinations[1].first.reason, "rate_limited");
+    EXPECT_EQ(s->unlisted, 77u);
+    f.write({}, 0, 10'000, 1746100800000);
+    auto none = read_denied(path);
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->destinations.empty());
+    EXPECT_FALSE(read_denied(dir.path() / "missing.jsonl"));
+}
+
 TEST(NetLog, StatsFileRoundTrips) {
     sbx::test::TempDir dir;
     auto path = dir.path() / "net-stats.json";

@@ -66,6 +66,7 @@ public:
     std::filesystem::path netd_config() const { return m_dir / "netd.json"; }
     std::filesystem::path net_log() const { return m_dir / "net.jsonl"; }
     std::filesystem::path net_stats() const { return m_dir / "net-stats.json"; }
+    std::filesystem::path net_denied() const { return m_dir / "net-denied.jsonl"; }
     std::filesystem::path share_socket(std::size_t index) const {
         return m_dir / ("vfs" + std::to_string(index) + ".sock");
     }

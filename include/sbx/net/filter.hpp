@@ -91,7 +91,21 @@ struct Counters {
     // Every denial by its reason (indexed by Reason), rate limit or not: the decision log is
     // bounded, these never roll over.
     std::array<std::uint64_t, k_reasons> denied_by_reason{};
+    // Denials of destinations first seen after the destination table filled (see
+    // Filter::denied_destinations): counted, not listed.
+    std::uint64_t denied_unlisted = 0;
 };
+
+// One destination the guest was denied (a name or address, port, protocol, DNS or not, and
+// reason), counted from its first denial on. The table keeps the first
+// k_denied_destinations destinations and never evicts one: a flood of new destinations
+// cannot push out what was tried first.
+struct DeniedDestination {
+    Decision first;  // the first denial: its time, reason, name or address
+    Millis last = 0;
+    std::uint64_t count = 0;
+};
+inline constexpr std::size_t k_denied_destinations = 1024;
 
 // The size of the fixed tables (for status and benchmarks).
 struct TableStats {
@@ -167,6 +181,11 @@ public:
 
     // Moves up to out.size() decision records out; returns how many.
     std::size_t drain_decisions(std::span<Decision> out) noexcept;
+    // The destinations denied since construction, in the order first seen (at most
+    // k_denied_destinations; later ones count in Counters::denied_unlisted). Entries never
+    // move; denied_changes() grows whenever an entry or that counter does.
+    std::span<const DeniedDestination> denied_destinations() const noexcept;
+    std::uint64_t denied_changes() const noexcept;
     const Counters& counters() const noexcept;
     TableStats tables() const noexcept;
 

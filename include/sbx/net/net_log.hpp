@@ -11,6 +11,10 @@
 //     bytes (whole lines), and the rest is dropped. Every denial is also counted by reason
 //     in the stats file (denied_by_reason), which never rolls over. netd keeps the file open for its whole
 //     life (once sandboxed it may not open files), so there is no rename-rotation.
+//   denied destinations (net-denied.jsonl): Filter::denied_destinations(), one decision line
+//     per destination in the order first seen (the first denial, with "count" and
+//     "last_ms" added), then {"unlisted":N}: denials of destinations past the table's size.
+//     Rewritten whole, at most about once a second, when a count changed; never rolls over.
 //   stats (net-stats.json): Filter's counters plus netd's own, one JSON object padded with
 //     spaces to k_stats_size bytes and rewritten in place with one pwrite. A reader may, very
 //     rarely, catch a write in progress: read_stats() then returns nothing; read again.
@@ -56,6 +60,24 @@ private:
     std::uint64_t m_size = 0;
     std::uint64_t m_write_errors = 0;
     std::string m_buf;  // reused: lines of one append
+};
+
+// The denied-destinations file as netd writes it. Opened at setup; write() never throws.
+class DeniedFile {
+public:
+    DeniedFile() = default;
+    explicit DeniedFile(const std::filesystem::path& path);  // throws sbx::Error naming the path
+    ~DeniedFile();
+    DeniedFile(const DeniedFile&) = delete;
+    DeniedFile& operator=(const DeniedFile&) = delete;
+
+    void write(std::span<const DeniedDestination> destinations, std::uint64_t unlisted, Millis mono_now,
+               std::int64_t wall_now_ms) noexcept;
+    bool is_open() const noexcept { return m_fd >= 0; }
+
+private:
+    int m_fd = -1;
+    std::string m_buf;  // reused
 };
 
 // netd's counters beyond the filter's.
@@ -117,6 +139,19 @@ std::string decision_to_json_line(const Decision& d, std::int64_t wall_ms);
 std::optional<LogRecord> parse_log_line(std::string_view line);
 // "2025-05-01 12:00:00  DENY   tcp   evil.example  203.0.113.9:443  not in allowlist"
 std::string format_log_record(const LogRecord& r);
+
+// The denied-destinations file, as a reader sees it.
+struct DeniedRecord {
+    LogRecord first;  // the first denial
+    std::uint64_t count = 0;
+    std::int64_t last_ms = 0;
+};
+struct DeniedSummary {
+    std::vector<DeniedRecord> destinations;  // in the order first seen
+    std::uint64_t unlisted = 0;
+};
+// Nothing when the file is missing; unparseable lines (a write in progress) are skipped.
+std::optional<DeniedSummary> read_denied(const std::filesystem::path& path);
 
 // One suggested allow entry, ready for the profile's [network] allow list.
 struct Suggestion {

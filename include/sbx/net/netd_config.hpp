@@ -7,6 +7,7 @@
 //     "socket": ".../net.sock",            QEMU's -netdev stream connects here
 //     "decision_log": ".../net.jsonl",     JSONL, appended about once a second (sbx net log)
 //     "stats": ".../net-stats.json",       counters, rewritten atomically about once a second
+//     "denied": ".../net-denied.jsonl",    every denied destination with its count (sbx net log)
 //     "resolv_conf": "/etc/resolv.conf",   the host resolver configuration c-ares reads
 //     "policy": { "mode": "allowlist", "learn": false, "host_ports": [5432],
 //                 "rules": [ { "kind": "name", "name": "github.com", "ports": [22, 443],
@@ -46,6 +47,7 @@ struct NetdConfig {
     std::filesystem::path socket;        // required
     std::filesystem::path decision_log;  // empty: decisions are counted, not logged
     std::filesystem::path stats;         // empty: no stats file
+    std::filesystem::path denied;        // empty: no denied-destinations file
     std::filesystem::path resolv_conf = "/etc/resolv.conf";
     Policy policy;
     GuestNet guest;
