@@ -65,19 +65,26 @@ FlowEntry& FlowTable::insert(const FlowKey& k, std::uint8_t verdict, std::uint8_
     std::uint32_t h = hash(key);
     std::size_t pos = locate(key, h);
     if (pos == SIZE_MAX) {
-        // The least recently seen flow among the window's slots.
-        auto oldest_in_window = [&]() {
+        // The least recently seen flow among the window's slots; with `spare_host_opened`, only
+        // among flows the host did not open.
+        auto oldest_in_window = [&](bool spare_host_opened) {
             std::size_t oldest = SIZE_MAX;
             for (std::size_t i = 0; i < k_probe_window; ++i) {
                 std::size_t p = (h + i) & m_mask;
-                if (slots[p].used && (oldest == SIZE_MAX || slots[p].last_seen < slots[oldest].last_seen)) {
+                if (slots[p].used && !(spare_host_opened && slots[p].host_opened) &&
+                    (oldest == SIZE_MAX || slots[p].last_seen < slots[oldest].last_seen)) {
                     oldest = p;
                 }
             }
             return oldest;
         };
         if (m_size >= m_capacity) {
-            std::size_t victim = oldest_in_window();
+            // A host-opened flow (a forward) is never the victim here: it is the guest's side of
+            // a live connection into the host, whose tuple decided afresh is the host's
+            // loopback and refused. When the window holds nothing else, the table goes over
+            // its capacity instead (there are twice as many slots, and the engines' tables
+            // bound the host-opened flows).
+            std::size_t victim = oldest_in_window(true);
             if (victim != SIZE_MAX) {
                 remove_at(victim);
                 ++m_evictions;
@@ -92,8 +99,12 @@ FlowEntry& FlowTable::insert(const FlowKey& k, std::uint8_t verdict, std::uint8_
             }
         }
         if (empty == SIZE_MAX) {
-            // Full window: take over the oldest flow's slot in place (the run stays contiguous).
-            pos = oldest_in_window();
+            // Full window: take over the oldest flow's slot in place (the run stays contiguous),
+            // a host-opened one only when the window holds nothing else.
+            pos = oldest_in_window(true);
+            if (pos == SIZE_MAX) {
+                pos = oldest_in_window(false);
+            }
             ++m_evictions;
         } else {
             pos = empty;

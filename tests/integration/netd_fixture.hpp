@@ -18,6 +18,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -272,6 +274,51 @@ protected:
             std::this_thread::sleep_for(100ms);
         }
         return r;
+    }
+
+    // Waits (bounded, watching `c`'s exit) until `file` contains `text`.
+    void wait_for_text(sbx::Child& c, const fs::path& file, const std::string& text,
+                       std::chrono::milliseconds limit = 10000ms) {
+        auto deadline = Clock::now() + limit;
+        while (slurp(file).find(text) == std::string::npos) {
+            if (auto code = sbx::try_wait_child(c)) {
+                c.pid = -1;
+                FAIL() << file.filename() << ": exited with " << *code << " before \"" << text << "\":\n"
+                       << slurp(file);
+            }
+            ASSERT_LT(Clock::now(), deadline) << file.filename() << ": no \"" << text << "\":\n"
+                                              << slurp(file);
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+
+    // Starts `argv` in namespace `ns` as one of the case's servers (stdout <name>.out, stderr
+    // <name>.err) and waits until it prints "listening" on stderr.
+    void serve(const std::string& ns, std::vector<std::string> argv, const std::string& name) {
+        argv.insert(argv.begin(), {"ip", "netns", "exec", ns});
+        m_servers.push_back(spawn_logged(argv, m_case / (name + ".out"), m_case / (name + ".err")));
+        wait_for_text(m_servers.back(), m_case / (name + ".err"), "listening");
+    }
+    void serve_probe(const std::string& ns, std::vector<std::string> args, const std::string& name) {
+        args.insert(args.begin(), SBX_NET_PROBE);
+        serve(ns, std::move(args), name);
+    }
+
+    // netd's resident memory in KiB (VmRSS), 0 when it cannot be read.
+    std::uint64_t netd_rss_kib() const {
+        std::ifstream in("/proc/" + std::to_string(m_netd.pid) + "/status");
+        std::string line;
+        while (std::getline(in, line)) {
+            if (line.rfind("VmRSS:", 0) == 0) {
+                return std::strtoull(line.c_str() + 6, nullptr, 10);
+            }
+        }
+        return 0;
+    }
+
+    static void note(const std::string& what) { std::printf("[   info   ] %s\n", what.c_str()); }
+    static double seconds_since(Clock::time_point t0) {
+        return std::chrono::duration<double>(Clock::now() - t0).count();
     }
 
     sbx::RunResult in_ns(const std::string& ns, std::vector<std::string> argv,

@@ -760,6 +760,31 @@ TEST(NetFilter, FlowEvictionIsSafe) {
     EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_github, 10000, 443, k_ack, 5, 5, 10), 1000).kind, Kind::pass);
 }
 
+// A forward (sbx ssh) idle while the guest opens flow after flow: its tuple is the host's
+// loopback, so were its cached verdict evicted like any other, its next segment would be
+// decided again and refused (found by NetdFaults.SynFloodPastTheFlowTableIsRefusedAnd...).
+TEST(NetFilter, AnIdleForwardOutlivesAFloodOfNewFlows) {
+    Limits l = limits();
+    l.flows = 64;
+    Policy open;
+    open.mode = Mode::open;
+    Filter f(open, GuestNet{}, l);
+    const FlowKey ssh{k_guest, k_host, 22, 45000, 6};
+    const FlowKey udp{k_guest, k_host, 5353, 46000, 17};
+    f.host_opened(ssh, 0);
+    f.host_opened(udp, 0);
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 45000, k_syn | k_ack, 9000, 501), 1).kind, Kind::pass);
+    for (std::uint32_t i = 0; i < 5000; ++i) {
+        f.on_guest_frame(tcp_frame(k_guest, k_raw, static_cast<std::uint16_t>(10000 + i), 443), 2 + i);
+    }
+    EXPECT_GT(f.counters().flow_evictions, 4000u);
+    EXPECT_LE(f.tables().flows, 64u + 2u);
+    EXPECT_EQ(f.on_guest_frame(tcp_frame(k_guest, k_host, 22, 45000, k_ack | k_psh, 9001, 501, 50), 6000).kind,
+              Kind::pass);
+    EXPECT_EQ(f.on_guest_frame(udp_frame(k_guest, k_host, 5353, 46000), 6001).kind, Kind::pass);
+    EXPECT_EQ(f.counters().flows_denied, 0u);
+}
+
 // Cloud metadata and link-local space: closed in open policy and learn mode too (a guest on a
 // cloud machine would read the host's credentials there), in every form, unless a cidr rule
 // names them narrowly.

@@ -164,3 +164,29 @@ TEST(NetFlowTable, ChurnKeepsEveryLiveFlowFindable) {
     }
     EXPECT_GT(t.evictions(), 0u);
 }
+
+// Host-opened flows (forwards) are evicted last: a full table spares them, going over its
+// capacity when a window holds nothing else, and a window of nothing else still takes a flow.
+TEST(NetFlowTable, HostOpenedFlowsAreEvictedLast) {
+    FlowTable t(64, 4);
+    for (std::uint32_t i = 0; i < 8; ++i) {
+        t.insert(key(i), 0, 0, i).host_opened = true;
+    }
+    for (std::uint32_t i = 100; i < 10000; ++i) {
+        t.insert(key(i), 1, 0, 100 + i);
+    }
+    EXPECT_GT(t.evictions(), 9000u);
+    EXPECT_LE(t.size(), 64u + 8u);
+    for (std::uint32_t i = 0; i < 8; ++i) {
+        auto* e = t.find(key(i), 20000);
+        ASSERT_NE(e, nullptr) << i;
+        EXPECT_TRUE(e->host_opened);
+    }
+    // Nothing but host-opened flows: 128 slots, every window fills; inserting never fails.
+    FlowTable all(64, 5);
+    for (std::uint32_t i = 0; i < 1000; ++i) {
+        all.insert(key(i), 0, 0, i).host_opened = true;
+        ASSERT_NE(all.find(key(i), i), nullptr) << i;
+    }
+    EXPECT_LE(all.size(), 128u);
+}

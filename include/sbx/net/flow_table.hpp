@@ -7,8 +7,11 @@
 // a keyed hash of the 5-tuple (the seed is random per netd, so a guest cannot aim collisions).
 // A flow sits at most k_probe_window slots from its home slot, so a lookup never probes more
 // than k_probe_window slots. Inserting into a full table (or a full window) evicts the entry
-// of the window seen least recently (counted); removal is backward-shift deletion, so there
-// are no tombstones. Entries are 64 bytes, one cache line each (the slots are page-aligned):
+// of the window seen least recently (counted), sparing host-opened flows (forwards: decided
+// again, their tuple would be the host's loopback and refused) unless the window holds
+// nothing else; a full table whose window holds only those takes the flow over its capacity
+// rather than cut one (the slots are twice the capacity). Removal is backward-shift deletion,
+// so there are no tombstones. Entries are 64 bytes, one cache line each (the slots are page-aligned):
 // 2 MiB of slots for the default capacity, from an anonymous mapping so untouched pages cost
 // nothing. An entry holds its 5-tuple packed into five 64-bit words, which the hash reads and
 // a lookup compares without a call to memcmp. Flows are never expired by time on their own:
@@ -84,7 +87,7 @@ public:
         return &e;
     }
     // Inserts or overwrites the flow; evicts the least recently seen flow of the window when
-    // the table or the window is full. Never fails.
+    // the table or the window is full, a host-opened one last. Never fails.
     FlowEntry& insert(const FlowKey& key, std::uint8_t verdict, std::uint8_t reason, Millis now) noexcept;
     // Forgets a flow; false when unknown.
     bool erase(const FlowKey& key) noexcept;
