@@ -136,11 +136,15 @@ std::optional<FileLock> FileLock::try_acquire(const std::filesystem::path& path)
 }
 
 bool supervisor_alive(const InstanceLayout& layout) {
+    return lock_held(layout.supervisor_lock());
+}
+
+bool lock_held(const std::filesystem::path& path) {
     std::error_code ec;
-    if (!std::filesystem::exists(layout.supervisor_lock(), ec)) {
+    if (!std::filesystem::exists(path, ec)) {
         return false;
     }
-    int fd = ::open(layout.supervisor_lock().c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return false;
     }

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -67,6 +68,25 @@ instance::FileLock wait_for_lock(const std::filesystem::path& path, std::chrono:
                         {"another sbx process holds it; check `sbx ls` and `ps`"}, ExitCode::timeout);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+}
+
+// The room `sbx up` needs in the instance's folder before it writes anything: the disk
+// overlay's first growth, keys, the seed, logs and state. Below it, the supervisor could not
+// even write its log to say why it stopped.
+constexpr std::uint64_t k_min_free_bytes = 8ull << 20;
+
+void check_free_space(const std::filesystem::path& dir) {
+    struct statvfs st{};
+    if (::statvfs(dir.c_str(), &st) != 0) {
+        throw_errno(fmt::format("cannot read the free space of {}", dir.string()), errno);
+    }
+    std::uint64_t free_bytes = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+    if (free_bytes < k_min_free_bytes || st.f_favail == 0) {
+        throw Error(fmt::format("no space left on the filesystem of {}: {} free, sbx up needs at least {}",
+                                dir.string(), format_size(free_bytes), format_size(k_min_free_bytes)),
+                    {"free some space there (df -h shows it), then run sbx up again; nothing was started",
+                     "or keep sbx's state elsewhere: SBX_HOME=/some/dir"});
     }
 }
 
@@ -353,6 +373,7 @@ void up(const profile::Profile& profile, const UpOptions& options) {
     InstanceLayout layout(paths::vms_root(), profile.name);
     make_private_dirs(layout.dir());
     layout.check_socket_paths();
+    check_free_space(layout.dir());
     fmt::print("Starting {} ({})\n", console::bold(profile.name), profile.file.string());
     std::fflush(stdout);
     ensure_image(profile.vm.image);
@@ -487,8 +508,25 @@ void provision(const profile::Profile& profile) {
 void down(const std::string& name, const DownOptions& options) {
     auto layout = existing_layout(name);
     auto t0 = Clock::now();
+    // An `sbx up` holds its lock from before it spawns the supervisor, which takes its own
+    // lock a moment later. A down in between is a down of that start: wait for the supervisor
+    // (or for the up to give up) instead of answering "not running" while the VM boots.
+    for (auto until = Clock::now() + std::chrono::seconds(10);
+         !instance::supervisor_alive(layout) && instance::lock_held(layout.up_lock()) && Clock::now() < until;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    // Liveness first, then the state: a supervisor seen gone has written its last state, so
+    // a stop that ends between the two reads is not mistaken for a dead supervisor.
+    bool alive = instance::supervisor_alive(layout);
     auto s = instance::read_state(layout);
-    if (!instance::supervisor_alive(layout)) {
+    // A supervisor that has just taken its lock writes its pid to state.json next.
+    for (auto until = Clock::now() + std::chrono::seconds(5);
+         alive && !is_our_supervisor(s.supervisor_pid, name) && Clock::now() < until;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        alive = instance::supervisor_alive(layout);
+        s = instance::read_state(layout);
+    }
+    if (!alive) {
         if (s.status == "starting" || s.status == "running" || s.status == "stopping") {
             s.status = "stopped";
             s.stopped_at_ms = instance::now_ms();
@@ -769,15 +807,25 @@ void remove_instance(const std::string& name, bool force) {
     auto layout = existing_layout(name);
     if (instance::supervisor_alive(layout)) {
         if (!force) {
-            throw Error(fmt::format("{} is running", name),
+            auto status = instance::effective_status(layout, instance::read_state(layout));
+            throw Error(fmt::format("{} is {}", name, status),
                         {fmt::format("stop it first with sbx down {}, or use sbx rm --force {}", name, name)},
                         ExitCode::failure);
         }
         down(name, DownOptions{true});
+    } else if (force && instance::lock_held(layout.up_lock())) {
+        down(name, DownOptions{true});  // an `sbx up` is about to start its supervisor
     }
     auto lock = instance::FileLock::try_acquire(layout.up_lock());
+    if (!lock && force) {
+        // `rm --force` of a VM that was starting: its `sbx up` lets go of the lock as soon as
+        // it sees the supervisor gone.
+        lock = wait_for_lock(layout.up_lock(), std::chrono::seconds(15),
+                             fmt::format("  waiting for the `sbx up {}` in progress to end ...", name));
+    }
     if (!lock) {
-        throw Error(fmt::format("an sbx up of {} is in progress", name), {"wait for it, then retry"});
+        throw Error(fmt::format("an sbx up of {} is in progress", name),
+                    {"wait for it, then retry", fmt::format("sbx rm --force {} stops it and removes {}", name, name)});
     }
     // The guest's work in review shares exists nowhere else until it is applied.
     std::vector<std::string> pending;

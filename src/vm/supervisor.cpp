@@ -55,6 +55,18 @@ std::chrono::seconds env_seconds(const char* name, std::chrono::seconds fallback
     return std::chrono::seconds(n);
 }
 
+// The signals that ask the supervisor to stop (SIGUSR1: at once). Blocked from the first
+// moment, so that `sbx down` arriving while the supervisor is still starting is handled as
+// a stop of the start, never as a silent death that leaves "starting" behind.
+sigset_t stop_signals() {
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
+        sigaddset(&mask, s);
+    }
+    return mask;
+}
+
 std::int64_t ms_since(Clock::time_point t0) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
 }
@@ -635,6 +647,12 @@ bool Supervisor::wait_for_ssh() {
                         {fmt::format("it said:\n{}", dead->tail())});
         }
         last = ssh::probe(target);
+        if (int sig = take_signals()) {
+            // A stop asked for while the probe ran (it can take seconds) still ends the
+            // start: never report ready to an `sbx up` whose VM an `sbx down` is stopping.
+            shutdown(sig == 2, "stopped while booting");
+            return false;
+        }
         if (last.empty()) {
             break;
         }
@@ -728,11 +746,15 @@ void Supervisor::watch() {
         if (qemu_exited()) {
             m_netd.stop(std::chrono::seconds(2));
             stop_shares();
-            m_state.status = "stopped";
+            // Exit 0 is a power-off from inside the guest; anything else (a crash, a kill -9)
+            // is a failure, and says how QEMU ended.
+            bool clean = m_qemu.exit_code == 0;
+            m_state.status = clean ? "stopped" : "failed";
             m_state.stopped_at_ms = instance::now_ms();
-            m_state.last_error = m_qemu.exit_code == 0
-                                     ? "the guest powered off"
-                                     : fmt::format("QEMU exited with status {}: {}", m_qemu.exit_code, qemu_tail());
+            std::string said = qemu_tail();
+            m_state.last_error = clean ? "the guest powered off"
+                                       : fmt::format("QEMU {}; the VM was stopped{}", describe_exit(m_qemu.exit_code),
+                                                     said.empty() ? "" : ": " + said);
             save_state();
             spdlog::info("QEMU exited ({}): {}", m_qemu.exit_code, m_state.last_error);
             event("stopped", {{"msg", m_state.last_error}});
@@ -746,11 +768,18 @@ void Supervisor::shutdown(bool force, const std::string& why, const char* final_
     m_state.status = "stopping";
     save_state();
     event("stopping", {{"force", force}});
+    // A second `sbx down --force` while the guest is still powering off cuts the wait short.
+    bool forced_later = false;
     auto wait_exit = [&](std::chrono::milliseconds limit) {
         auto until = Clock::now() + limit;
         while (Clock::now() < until) {
             if (qemu_exited()) {
                 return true;
+            }
+            if (!force && !forced_later && take_signals() == 2) {
+                spdlog::info("a forced stop arrived during the power-off; quitting QEMU now");
+                forced_later = true;
+                return false;
             }
             drain_outputs();
             m_qmp.pump();
@@ -766,7 +795,7 @@ void Supervisor::shutdown(bool force, const std::string& why, const char* final_
                 // press it again every few seconds until it powers off or time runs out.
                 auto until = Clock::now() + powerdown_timeout();
                 spdlog::info("sending system_powerdown, waiting up to {}s", powerdown_timeout().count());
-                while (how.empty() && Clock::now() < until) {
+                while (how.empty() && !forced_later && Clock::now() < until) {
                     m_qmp.execute("system_powerdown", json::object(), Clock::now() + std::chrono::seconds(5));
                     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
                     if (wait_exit(std::min(left, std::chrono::milliseconds(3000)))) {
@@ -784,7 +813,8 @@ void Supervisor::shutdown(bool force, const std::string& why, const char* final_
                 spdlog::warn("quit: {}", e.what());  // QEMU may close the socket before answering
             }
             if (wait_exit(std::chrono::seconds(5))) {
-                how = force ? "QEMU quit at once" : "the guest did not power off in time; QEMU quit";
+                how = force || forced_later ? "QEMU quit at once"
+                                            : "the guest did not power off in time; QEMU quit";
             }
         }
         if (how.empty()) {
@@ -828,12 +858,8 @@ int Supervisor::run() {
     event("start", {{"pid", ::getpid()}});
     spdlog::info("supervisor {} starting {} (run {})", ::getpid(), m_layout.name(), m_opts.run_id);
 
-    sigset_t mask;
-    sigemptyset(&mask);
-    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
-        sigaddset(&mask, s);
-    }
-    ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+    // supervise() blocked these before taking the lock; here they become readable events.
+    sigset_t mask = stop_signals();
     ::signal(SIGPIPE, SIG_IGN);
     m_sigfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (m_sigfd < 0) {
@@ -895,6 +921,8 @@ std::chrono::seconds powerdown_timeout() {
 
 int supervise(const SuperviseOptions& options) {
     instance::InstanceLayout layout(paths::vms_root(), options.name);
+    sigset_t mask = stop_signals();
+    ::sigprocmask(SIG_BLOCK, &mask, nullptr);
     make_private_dirs(layout.dir());
     auto lock = instance::FileLock::try_acquire(layout.supervisor_lock());
     if (!lock) {

@@ -68,6 +68,9 @@ private:
     int m_fd = -1;
 };
 
+// Does some process hold the FileLock at `path`? (A missing file is a free lock.)
+bool lock_held(const std::filesystem::path& path);
+
 // Is some process holding the supervisor lock (i.e. is a supervisor alive)?
 bool supervisor_alive(const InstanceLayout& layout);
 
