@@ -373,7 +373,6 @@ void up(const profile::Profile& profile, const UpOptions& options) {
     InstanceLayout layout(paths::vms_root(), profile.name);
     make_private_dirs(layout.dir());
     layout.check_socket_paths();
-    check_free_space(layout.dir());
     fmt::print("Starting {} ({})\n", console::bold(profile.name), profile.file.string());
     std::fflush(stdout);
     ensure_image(profile.vm.image);
@@ -413,6 +412,8 @@ void up(const profile::Profile& profile, const UpOptions& options) {
         console::step("fresh", "discarded the VM's disk");
     }
 
+    // Only a new start needs room; `sbx up` of a running VM still answers on a full disk.
+    check_free_space(layout.dir());
     auto run_id = new_run_id();
     auto offset = size_of(layout.events());
     int log_fd = ::open(layout.supervisor_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
