@@ -73,6 +73,17 @@ int open_output(const std::filesystem::path& path) {
     return fd;
 }
 
+// A file that tells of this netd's life only: opened and emptied.
+int open_truncated(const std::filesystem::path& path) {
+    int fd = open_output(path);
+    if (::ftruncate(fd, 0) != 0) {
+        int err = errno;
+        ::close(fd);
+        throw_errno(fmt::format("cannot truncate {}", path.string()), err);
+    }
+    return fd;
+}
+
 }  // namespace
 
 // ---- decision log writer ----
@@ -191,13 +202,7 @@ void DecisionLog::append(std::span<const Decision> decisions, Millis mono_now,
 
 // The file tells of this netd's life: a previous run's destinations go.
 DeniedFile::DeniedFile(const std::filesystem::path& path) {
-    m_fd = open_output(path);
-    if (::ftruncate(m_fd, 0) != 0) {
-        int err = errno;
-        ::close(m_fd);
-        m_fd = -1;
-        throw_errno(fmt::format("cannot truncate {}", path.string()), err);
-    }
+    m_fd = open_truncated(path);
     m_buf.reserve(64 * 1024);
 }
 
@@ -237,13 +242,7 @@ void DeniedFile::write(std::span<const DeniedDestination> destinations, std::uin
 // ---- stats ----
 
 StatsFile::StatsFile(const std::filesystem::path& path) {
-    m_fd = open_output(path);
-    if (::ftruncate(m_fd, 0) != 0) {
-        int err = errno;
-        ::close(m_fd);
-        m_fd = -1;
-        throw_errno(fmt::format("cannot truncate {}", path.string()), err);
-    }
+    m_fd = open_truncated(path);
 }
 
 StatsFile::~StatsFile() {

@@ -65,23 +65,24 @@ transfer_then_kill() {
   echo "sbx ssh ended with status $s after $what was killed"
 }
 
+# kill_during_transfer WHAT PID_FIELD SAYS: boots, kills the process in sbx status's
+# PID_FIELD under a transfer, then checks the VM failed, its status SAYS why, nothing is left.
+kill_during_transfer() {
+  local what=$1 field=$2 says=$3 pid
+  sbx up "$profile"
+  pid=$(sbx status "$name" --json | sed -n "s/.*\"$field\": \([0-9]*\).*/\1/p")
+  [ -n "$pid" ] && kill -0 "$pid" || fail "no live $field in sbx status --json"
+  transfer_then_kill "$what" "$pid"
+  wait_failed "$name"
+  status_says "$says"
+  no_process_left "after $what was killed"
+}
+
 step "QEMU killed during a transfer: the VM is stopped, status says why, nothing is left"
-sbx up "$profile"
-qemu=$(sbx status "$name" --json | sed -n 's/.*"qemu_pid": \([0-9]*\).*/\1/p')
-[ -n "$qemu" ] && kill -0 "$qemu" || fail "no live qemu pid in sbx status --json"
-transfer_then_kill QEMU "$qemu"
-wait_failed "$name"
-status_says 'QEMU was killed by signal 9'
-no_process_left "after QEMU was killed"
+kill_during_transfer QEMU qemu_pid 'QEMU was killed by signal 9'
 
 step "netd killed during a transfer: the same"
-sbx up "$profile"
-netd=$(sbx status "$name" --json | sed -n 's/.*"netd_pid": \([0-9]*\).*/\1/p')
-[ -n "$netd" ] && kill -0 "$netd" || fail "no live netd pid in sbx status --json"
-transfer_then_kill netd "$netd"
-wait_failed "$name"
-status_says 'netd (the egress filter) was killed by signal 9'
-no_process_left "after netd was killed"
+kill_during_transfer netd netd_pid 'netd (the egress filter) was killed by signal 9'
 
 step "sbx down while sbx up is still booting"
 sbx up "$profile" > "$work/up.log" 2>&1 & up=$!
